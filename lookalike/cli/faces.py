@@ -1,0 +1,77 @@
+"""``lookalike embed`` and ``lookalike match``: the face pipeline on files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lookalike import config
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    embed = subparsers.add_parser(
+        "embed", help="embed the largest face of every image in a folder into an .npz"
+    )
+    embed.add_argument("--images-dir", type=Path, required=True)
+    embed.add_argument("--out", type=Path, required=True, help="output .npz file")
+    embed.add_argument("--model", type=Path, default=None, help="embedding .keras model")
+    embed.add_argument("--batch-size", type=int, default=32)
+    embed.set_defaults(handler=run_embed)
+
+    match = subparsers.add_parser("match", help="the celebrities each face in a photo looks like")
+    match.add_argument("image", type=Path)
+    match.add_argument("--index", type=Path, default=None, help="index folder (default: demo)")
+    match.add_argument("--model", type=Path, default=None)
+    match.add_argument("--top-k", type=int, default=5)
+    match.add_argument("--gender", choices=["female", "male"], default=None)
+    match.add_argument("--json", action="store_true", help="print the API's JSON")
+    match.set_defaults(handler=run_match)
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    from lookalike.gallery import list_images
+    from lookalike.pipeline import FacePipeline, embed_image_files
+
+    relative_paths = list_images(args.images_dir)
+    pipeline = FacePipeline(args.model)
+    embeddings, found = embed_image_files(
+        pipeline, [args.images_dir / path for path in relative_paths], batch_size=args.batch_size
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        args.out, paths=np.array(relative_paths, dtype=str), embeddings=embeddings, face_found=found
+    )
+    print(f"{args.out}: {len(relative_paths)} images, faces found in {int(found.sum())}")
+    return 0
+
+
+def run_match(args: argparse.Namespace) -> int:
+    from lookalike.images import ImageError
+    from lookalike.match import Matcher, MatchOptions, NoFaceError
+
+    matcher = Matcher(args.index or config.default_index_dir(), args.model)
+    try:
+        result = matcher.match(args.image, MatchOptions(top_k=args.top_k, gender=args.gender))
+    except (ImageError, NoFaceError) as error:
+        raise ValueError(f"{args.image}: {error}") from error
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    for number, face in enumerate(result["faces"], start=1):
+        x, y, width, height = face["box"]
+        print(f"face {number} at x={x} y={y} ({width}×{height} px):")
+        for rank, match in enumerate(face["matches"], start=1):
+            age = (
+                f", age {match['age']} in {match['photo_year']}" if match["age"] is not None else ""
+            )
+            print(
+                f"  {rank}. {match['name']:<28} score {match['score']:5.1f}/100  "
+                f"(cosine {match['similarity']:.3f}{age})"
+            )
+    hidden = result["faces_total"] - len(result["faces"])
+    if hidden:
+        print(f"({hidden} more faces not matched)")
+    return 0

@@ -1,0 +1,240 @@
+"""Building a celebrity index from a gallery: batched, with a progress bar, resumable.
+
+Work is done in chunks of photos; each finished chunk is saved under ``<out>/.build/`` at once,
+so an interrupted build picks up at the first missing chunk. The finished index is written by
+``_write_index`` in the format that ``lookalike.index`` documents, and ``.build/`` is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from lookalike import images
+from lookalike.calibration import fit_calibration
+from lookalike.detection import DetectedFace
+from lookalike.gallery import GalleryPhoto
+from lookalike.index import FORMAT_NAME, FORMAT_VERSION
+from lookalike.pipeline import FacePipeline
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_SIZE = 160
+THUMBNAIL_MARGIN = 0.4  # the IMDB crops' margin, so thumbnails look like the dataset's crops
+JPEG_QUALITY = 85
+
+
+def face_thumbnail(image: np.ndarray, face: DetectedFace, size: int = THUMBNAIL_SIZE) -> bytes:
+    """A square JPEG of the face with a margin around it, black where the photo ends."""
+    x1, y1, x2, y2 = face.box
+    side = max(x2 - x1, y2 - y1) * (1 + 2 * THUMBNAIL_MARGIN)
+    centre_x, centre_y = (x1 + x2) / 2, (y1 + y2) / 2
+    scale = size / side
+    # One affine warp crops, pads and resizes at once.
+    transform = np.array(
+        [[scale, 0, size / 2 - centre_x * scale], [0, scale, size / 2 - centre_y * scale]],
+        dtype=np.float64,
+    )
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    thumbnail = cv2.warpAffine(image, transform, (size, size), flags=interpolation)
+    ok, encoded = cv2.imencode(
+        ".jpg", cv2.cvtColor(thumbnail, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+    )
+    if not ok:
+        raise ValueError("could not encode a thumbnail")
+    return encoded.tobytes()
+
+
+def _inputs_fingerprint(photos: list[GalleryPhoto], model_sha256: str, chunk_size: int) -> str:
+    digest = hashlib.sha256(f"{model_sha256}\n{chunk_size}\n".encode())
+    for photo in photos:
+        digest.update(f"{photo.path}\t{photo.celebrity_id}\n".encode())
+    return digest.hexdigest()
+
+
+def _embed_chunk(pipeline: FacePipeline, photos: list[GalleryPhoto]) -> dict[str, np.ndarray]:
+    decoded: list[np.ndarray | None] = []
+    for photo in photos:
+        try:
+            decoded.append(images.load_image(photo.path))
+        except (images.ImageError, OSError) as error:
+            log.warning("skipping %s: %s", photo.path, error)
+            decoded.append(None)
+    readable = [index for index, image in enumerate(decoded) if image is not None]
+    readable_images = [decoded[index] for index in readable]
+    boxes = [_known_box(photos[index], decoded[index]) for index in readable]
+    embeddings = np.zeros((len(photos), pipeline.embedding_size), np.float32)
+    found = np.zeros(len(photos), bool)
+    thumbnails: list[bytes] = [b""] * len(photos)
+    if readable:
+        vectors, readable_found, faces = pipeline.largest_face_embeddings(
+            readable_images, boxes=boxes
+        )
+        for position, index in enumerate(readable):
+            if readable_found[position]:
+                embeddings[index] = vectors[position]
+                found[index] = True
+                thumbnails[index] = face_thumbnail(decoded[index], faces[position])
+    lengths = np.array([len(blob) for blob in thumbnails], np.int64)
+    return {
+        "embeddings": embeddings,
+        "found": found,
+        "thumbnail_lengths": lengths,
+        "thumbnails": np.frombuffer(b"".join(thumbnails), np.uint8),
+    }
+
+
+def _most_common_or_none(values: pd.Series) -> str | None:
+    return values.mode().iat[0] if values.notna().any() else None
+
+
+def _known_box(photo: GalleryPhoto, image: np.ndarray) -> tuple[float, ...] | None:
+    if photo.relative_face_box is None:
+        return None
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = photo.relative_face_box
+    return (x1 * width, y1 * height, x2 * width, y2 * height)
+
+
+def build_index(
+    photos: list[GalleryPhoto],
+    out_dir: str | Path,
+    *,
+    model_path: str | Path | None = None,
+    chunk_size: int = 256,
+    progress: bool = True,
+    source: dict | None = None,
+) -> Path:
+    """Embed every gallery photo and write a versioned index folder; resumes after interrupts."""
+    if not photos:
+        raise ValueError("the gallery is empty: nothing to index")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    from lookalike import embedder
+
+    out = Path(out_dir)
+    pipeline = FacePipeline(model_path)
+    model_info = embedder.model_info(model_path)
+    work = out / ".build"
+    fingerprint = _inputs_fingerprint(photos, model_info["sha256"], chunk_size)
+    stamp = work / "inputs.sha256"
+    if work.is_dir() and (not stamp.is_file() or stamp.read_text() != fingerprint):
+        log.warning("discarding an unfinished build of other photos or another model in %s", work)
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint)
+    (out / "index.json").unlink(missing_ok=True)  # an old index is no longer valid while we write
+
+    chunk_count = (len(photos) + chunk_size - 1) // chunk_size
+    chunk_paths = [work / f"chunk-{number:05d}.npz" for number in range(chunk_count)]
+    done = sum(path.is_file() for path in chunk_paths)
+    if done:
+        log.info("resuming: %d of %d chunks already embedded", done, chunk_count)
+    with tqdm(
+        total=len(photos),
+        initial=min(done * chunk_size, len(photos)),
+        unit="photo",
+        desc="index build",
+        disable=not progress,
+    ) as bar:
+        for number, path in enumerate(chunk_paths):
+            if path.is_file():
+                continue
+            chunk = photos[number * chunk_size : (number + 1) * chunk_size]
+            arrays = _embed_chunk(pipeline, chunk)
+            partial = path.with_suffix(".tmp.npz")
+            np.savez(partial, **arrays)
+            partial.replace(path)  # a chunk exists only once it is complete
+            bar.update(len(chunk))
+
+    chunks = [np.load(path) for path in chunk_paths]
+    _write_index(out, photos, chunks, model_info, source or {})
+    shutil.rmtree(work)
+    return out
+
+
+def _write_index(
+    out: Path,
+    photos: list[GalleryPhoto],
+    chunks: list,
+    model_info: dict,
+    source: dict,
+) -> None:
+    embeddings = np.concatenate([chunk["embeddings"] for chunk in chunks])
+    found = np.concatenate([chunk["found"] for chunk in chunks])
+    lengths = np.concatenate([chunk["thumbnail_lengths"] for chunk in chunks])
+    blob = np.concatenate([chunk["thumbnails"] for chunk in chunks])
+    blob_starts = np.r_[0, np.cumsum(lengths)[:-1]]
+
+    table = pd.DataFrame(
+        {
+            "celebrity_id": [photo.celebrity_id for photo in photos],
+            "name": [photo.name for photo in photos],
+            "source_path": [str(photo.path) for photo in photos],
+            "photo_year": pd.array([photo.photo_year for photo in photos], dtype="Int64"),
+            "age": pd.array([photo.age for photo in photos], dtype="Int64"),
+            "gender": [photo.gender for photo in photos],
+            "row": np.arange(len(photos)),
+        }
+    )[found]
+    if table.empty:
+        raise ValueError(f"no face was found in any of the {len(photos)} gallery photos")
+    # Group rows by celebrity (first-seen order) so search can take each one's best photo at once.
+    first_seen = {cid: order for order, cid in enumerate(dict.fromkeys(table["celebrity_id"]))}
+    table = table.assign(group=table["celebrity_id"].map(first_seen)).sort_values(
+        ["group", "row"], kind="stable"
+    )
+    rows = table["row"].to_numpy()
+    ordered_embeddings = np.ascontiguousarray(embeddings[rows], dtype=np.float32)
+
+    thumbnails = b"".join(
+        blob[blob_starts[row] : blob_starts[row] + lengths[row]].tobytes() for row in rows
+    )
+    offsets = np.r_[0, np.cumsum(lengths[rows])].astype(np.int64)
+
+    celebrities = (
+        table.groupby("group", sort=True)
+        .agg(
+            celebrity_id=("celebrity_id", "first"),
+            name=("name", "first"),
+            gender=("gender", _most_common_or_none),
+            photo_count=("row", "size"),
+        )
+        .reset_index(drop=True)
+    )
+    celebrities.insert(3, "first_photo", np.r_[0, np.cumsum(celebrities["photo_count"])[:-1]])
+    centroids = np.add.reduceat(ordered_embeddings, celebrities["first_photo"].to_numpy())
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    calibration = fit_calibration(ordered_embeddings, table["group"].to_numpy())
+
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "embeddings.npy", ordered_embeddings)
+    np.save(out / "centroids.npy", centroids.astype(np.float32))
+    np.save(out / "thumbnail_offsets.npy", offsets)
+    (out / "thumbnails.bin").write_bytes(thumbnails)
+    photo_columns = ["celebrity_id", "source_path", "photo_year", "age", "gender"]
+    table[photo_columns].to_csv(out / "photos.csv", index=False)  # photo_id = row number
+    celebrities.to_csv(out / "celebrities.csv", index=False)
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": model_info,
+        "embedding_size": int(ordered_embeddings.shape[1]),
+        "photos": int(len(table)),
+        "celebrities": int(len(celebrities)),
+        "photos_without_face": int((~found).sum()),
+        "source": source,
+        "calibration": calibration.to_dict(),
+    }
+    # index.json last: its presence marks a complete index.
+    (out / "index.json").write_text(json.dumps(manifest, indent=1))

@@ -1,0 +1,183 @@
+"""From a photo to face embeddings: decode → detect → align → embed, in one object.
+
+``FacePipeline`` holds the models (built once, shared by threads) and times every stage, so the
+CLI, the index builder, the notebooks and the web API all run the very same steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lookalike import alignment, detection, images
+from lookalike.detection import DetectedFace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FaceEmbedding:
+    """One detected face: where it is, and its unit-length embedding."""
+
+    face: DetectedFace
+    embedding: np.ndarray
+
+
+@dataclass
+class StageTimer:
+    """Milliseconds spent per stage, accumulated across calls."""
+
+    milliseconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, started: float) -> float:
+        now = time.perf_counter()
+        self.milliseconds[stage] = self.milliseconds.get(stage, 0.0) + (now - started) * 1000.0
+        return now
+
+
+@dataclass(frozen=True)
+class PhotoFaces:
+    """The embedded faces of one photo (largest first) and what it took to get them."""
+
+    faces: list[FaceEmbedding]
+    total_faces: int
+    width: int
+    height: int
+    timer: StageTimer
+
+
+class FacePipeline:
+    """Detect, align and embed faces with the project's default (or a given) embedding model."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        *,
+        min_confidence: float = 0.9,
+        flip_average: bool = True,
+        batch_size: int = 64,
+    ) -> None:
+        from lookalike import embedder  # TensorFlow import deferred until a pipeline is built
+
+        self.model_path = Path(model_path) if model_path else None
+        self.model = embedder.load_embedding_model(self.model_path)
+        self.min_confidence = min_confidence
+        self.flip_average = flip_average
+        self.batch_size = batch_size
+
+    @property
+    def embedding_size(self) -> int:
+        return int(self.model.output_shape[-1])
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """Unit-length embeddings (N, D) of aligned 150×150 RGB chips."""
+        from lookalike import embedder
+
+        if len(chips) == 0:
+            return np.zeros((0, self.embedding_size), np.float32)
+        return embedder.embed_chips(
+            self.model, chips, batch_size=self.batch_size, flip_average=self.flip_average
+        )
+
+    def faces_in_image(
+        self, image: np.ndarray, *, max_faces: int | None = None, timer: StageTimer | None = None
+    ) -> PhotoFaces:
+        """Every confident face in an RGB image, largest first, each with its embedding.
+
+        With ``max_faces``, only that many (the largest) are aligned and embedded; ``total_faces``
+        still counts them all.
+        """
+        timer = timer or StageTimer()
+        started = time.perf_counter()
+        detected = detection.detect_faces(image, min_confidence=self.min_confidence)
+        kept = detected[:max_faces] if max_faces is not None else detected
+        started = timer.add("detect", started)
+        chips = alignment.align_faces(image, kept)
+        started = timer.add("align", started)
+        embeddings = self.embed_chips(chips)
+        timer.add("embed", started)
+        faces = [FaceEmbedding(face, vector) for face, vector in zip(kept, embeddings, strict=True)]
+        height, width = image.shape[:2]
+        return PhotoFaces(faces, len(detected), int(width), int(height), timer)
+
+    def faces_in_file(
+        self, source: bytes | str | os.PathLike, *, max_faces: int | None = None
+    ) -> PhotoFaces:
+        """Decode a photo (bytes or a path; EXIF orientation applied) and embed its faces."""
+        timer = StageTimer()
+        started = time.perf_counter()
+        image = images.load_image(source)
+        timer.add("decode", started)
+        return self.faces_in_image(image, max_faces=max_faces, timer=timer)
+
+    def largest_face_embeddings(
+        self, photos: Sequence[np.ndarray], *, boxes: Sequence[Sequence[float] | None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, list[DetectedFace | None]]:
+        """Embed the largest face of each photo (batched detection).
+
+        With ``boxes`` (a known x1, y1, x2, y2 face box per photo, e.g. from IMDB metadata, or
+        None where unknown), the face at that box is used instead of the largest one. Photos
+        without a face get a zero row. Returns (embeddings N×D, found N, faces).
+        """
+        if boxes is not None and len(boxes) != len(photos):
+            raise ValueError(f"got {len(boxes)} boxes for {len(photos)} photos")
+        chosen: list[DetectedFace | None] = []
+        if boxes is None:
+            per_photo = detection.detect_faces_batch(photos, min_confidence=self.min_confidence)
+            chosen = [faces[0] if faces else None for faces in per_photo]
+        else:
+            for photo, box in zip(photos, boxes, strict=True):
+                if box is not None:
+                    chosen.append(detection.landmarks_in_box(photo, box))
+                else:
+                    faces = detection.detect_faces(photo, min_confidence=self.min_confidence)
+                    chosen.append(faces[0] if faces else None)
+        found = np.array([face is not None for face in chosen], dtype=bool)
+        chips = [
+            alignment.align_face(photo, face.landmarks)
+            for photo, face in zip(photos, chosen, strict=True)
+            if face is not None
+        ]
+        embeddings = np.zeros((len(photos), self.embedding_size), np.float32)
+        if chips:
+            embeddings[found] = self.embed_chips(np.stack(chips))
+        return embeddings, found, chosen
+
+
+def embed_image_files(
+    pipeline: FacePipeline,
+    paths: Sequence[str | os.PathLike],
+    *,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings (N×D, zero rows where no face) and found flags of the largest face per file.
+
+    Unreadable files count as "no face" (with a warning) rather than stopping a long run.
+    """
+    from tqdm.auto import tqdm
+
+    embeddings = np.zeros((len(paths), pipeline.embedding_size), np.float32)
+    found = np.zeros(len(paths), bool)
+    with tqdm(total=len(paths), unit="photo", desc="embed", disable=not progress) as bar:
+        for start in range(0, len(paths), batch_size):
+            batch = paths[start : start + batch_size]
+            decoded, positions = [], []
+            for offset, path in enumerate(batch):
+                try:
+                    decoded.append(images.load_image(path))
+                    positions.append(start + offset)
+                except (images.ImageError, OSError) as error:
+                    log.warning("no embedding for %s: %s", path, error)
+            if decoded:
+                vectors, hits, _faces = pipeline.largest_face_embeddings(decoded)
+                embeddings[positions] = vectors
+                found[positions] = hits
+            bar.update(len(batch))
+    return embeddings, found
