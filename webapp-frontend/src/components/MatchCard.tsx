@@ -1,0 +1,60 @@
+import type { Match } from '../api/types';
+import { ageText, similarityText } from '../lib/format';
+import { ScoreBar } from './ScoreBar';
+
+interface MatchCardProps {
+  match: Match;
+  rank: number;
+  /** The user's face crop (a data URL), or null while it is cut or where it cannot be. */
+  faceCrop: string | null;
+  /** Alt text of the user's face crop, e.g. "Your face (face 2)". */
+  faceAlt: string;
+}
+
+/** One look-alike: their photo beside the user's face, name, score, age and raw similarity. */
+export function MatchCard({ match, rank, faceCrop, faceAlt }: MatchCardProps) {
+  const age = ageText(match);
+  return (
+    <li className={`match${rank === 1 ? ' match--best' : ''}`} data-testid="match-card">
+      <div className="match__photos">
+        <figure className="match__figure">
+          <img
+            className="match__img"
+            src={match.photo_url}
+            alt={`${match.name}${age ? `, ${age}` : ''}`}
+            width={160}
+            height={160}
+          />
+          <figcaption className="match__caption">Celebrity</figcaption>
+        </figure>
+        <figure className="match__figure">
+          {faceCrop ? (
+            <img
+              className="match__img"
+              src={faceCrop}
+              alt={faceAlt}
+              width={160}
+              height={160}
+            />
+          ) : (
+            <div className="match__img match__img--empty" aria-hidden="true" />
+          )}
+          <figcaption className="match__caption">You</figcaption>
+        </figure>
+      </div>
+      <div className="match__body">
+        <p className="match__rank">{rank === 1 ? 'Best match' : `#${rank}`}</p>
+        <h3 className="match__name" data-testid="match-name">
+          {match.name}
+        </h3>
+        <ScoreBar score={match.score} />
+        {age && (
+          <p className="match__age" data-testid="match-age">
+            {age}
+          </p>
+        )}
+        <p className="match__similarity">similarity {similarityText(match.similarity)}</p>
+      </div>
+    </li>
+  );
+}
