@@ -127,17 +127,24 @@ class FacePipeline:
         """
         if boxes is not None and len(boxes) != len(photos):
             raise ValueError(f"got {len(boxes)} boxes for {len(photos)} photos")
-        chosen: list[DetectedFace | None] = []
         if boxes is None:
-            per_photo = detection.detect_faces_batch(photos, min_confidence=self.min_confidence)
-            chosen = [faces[0] if faces else None for faces in per_photo]
-        else:
-            for photo, box in zip(photos, boxes, strict=True):
-                if box is not None:
-                    chosen.append(detection.landmarks_in_box(photo, box))
-                else:
-                    faces = detection.detect_faces(photo, min_confidence=self.min_confidence)
-                    chosen.append(faces[0] if faces else None)
+            boxes = [None] * len(photos)
+        chosen: list[DetectedFace | None] = [None] * len(photos)
+        known = [index for index, box in enumerate(boxes) if box is not None]
+        unknown = [index for index, box in enumerate(boxes) if box is None]
+        if known:
+            # The box is known: MTCNN's last stage alone refines it and gives the landmarks.
+            refined = detection.landmarks_in_boxes(
+                [photos[index] for index in known], [boxes[index] for index in known]
+            )
+            for index, face in zip(known, refined, strict=True):
+                chosen[index] = face
+        if unknown:
+            per_photo = detection.detect_faces_batch(
+                [photos[index] for index in unknown], min_confidence=self.min_confidence
+            )
+            for index, faces in zip(unknown, per_photo, strict=True):
+                chosen[index] = faces[0] if faces else None
         found = np.array([face is not None for face in chosen], dtype=bool)
         chips = [
             alignment.align_face(photo, face.landmarks)

@@ -13,6 +13,9 @@ COMMAND_MODULES = [
     "lookalike.cli.data",
     "lookalike.cli.faces",
     "lookalike.cli.index",
+    "lookalike.cli.model",
+    "lookalike.cli.serve",
+    "lookalike.cli.train",
 ]
 
 
