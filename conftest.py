@@ -1,0 +1,79 @@
+"""Shared fixtures. Tests that need ``../shared/data`` use ``shared_data`` and skip without it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lookalike import config
+
+REPO_ROOT = config.REPO_ROOT
+TEST_ASSETS = REPO_ROOT / "tests" / "assets"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (developer/CI only): skip cleanly when it is absent."""
+    path = config.shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"needs the developer data set at {path} (absent on a user's machine)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def wiki_mat(shared_data: Path) -> Path:
+    path = shared_data / "imdb" / "wiki.mat"
+    if not path.is_file():
+        pytest.skip(f"needs {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lfw_dir(shared_data: Path) -> Path:
+    return shared_data / "lfw-dev"
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    """The committed IMDB-layout sample under ``data/sample``."""
+    return REPO_ROOT / "data" / "sample"
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    """Small committed test images (``tests/assets``)."""
+    return TEST_ASSETS
+
+
+# The web back end's live-server helpers, exposed as fixtures for the browser tests in
+# webapp-frontend/e2e (they start the real `lookalike serve` process on 127.0.0.1).
+sys.path.insert(0, str(REPO_ROOT / "webapp-backend" / "tests"))
+from live_server import ensure_test_index, find_face_photo, live_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def web_test_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path | None]:
+    """``(index_dir, model_path)``: the demo index, or one built once for this session."""
+    try:
+        return ensure_test_index(tmp_path_factory.mktemp("lookalike-web"))
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def live_server_url(web_test_index: tuple[Path, Path | None]) -> Iterator[str]:
+    """Base URL of a real server process serving the real frontend build."""
+    index_dir, model_path = web_test_index
+    with live_server(index_dir, model_path=model_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def face_photo_path(
+    web_test_index: tuple[Path, Path | None], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A real photo of a face that is in the served index."""
+    return find_face_photo(web_test_index[0], tmp_path_factory.mktemp("face"))[0]

@@ -1,0 +1,97 @@
+"""The lookalike web back end: a Flask app around ``lookalike.match.Matcher``.
+
+``create_app`` loads the face models and the celebrity index once, warms them up, and serves the
+JSON API under ``/api`` (docs/api.md) plus the built front end at ``/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from flask import Flask, Request
+from flask_cors import CORS
+
+from lookalike import config as paths
+from lookalike.match import Matcher
+from lookalike_web import api, errors, frontend
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    # None: lookalike.config's defaults (models/demo-index, models/dlib-resnet/embedding.keras).
+    "INDEX_DIR": None,
+    "MODEL_PATH": None,
+    # Whole-request limit; Flask answers 413 (JSON under /api) above it.
+    "MAX_CONTENT_LENGTH": 15_000_000,
+    "FRONTEND_DIST": paths.REPO_ROOT / "webapp-frontend" / "dist",
+    # The Vite dev server, which proxies nothing and calls the API cross-origin.
+    "CORS_ORIGINS": ["http://localhost:5173", "http://127.0.0.1:5173"],
+    # One model call at a time; off because Matcher is thread-safe (see benchmarks/bench_api.py).
+    "SERIALIZE_MATCHING": False,
+}
+
+
+class InMemoryUploadRequest(Request):
+    """A request whose uploaded files stay in memory.
+
+    Werkzeug spools uploads over 500 kB to a temporary file; user photos must never touch the
+    disk, and ``MAX_CONTENT_LENGTH`` already bounds the memory this takes.
+    """
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        return io.BytesIO()
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: load and warm up the model and index (once), register the routes.
+
+    Settings: ``DEFAULT_CONFIG``, then ``LOOKALIKE_WEB_*`` environment variables, then
+    ``test_config`` (any Flask setting may be given too). Raises
+    ``lookalike.index.IndexFormatError`` or ``FileNotFoundError`` when the index or the model
+    is missing, so a server never starts half-working.
+    """
+    app = Flask(__name__)
+    app.request_class = InMemoryUploadRequest
+    app.config.from_mapping(DEFAULT_CONFIG)
+    # Deployment overrides, e.g. LOOKALIKE_WEB_MAX_CONTENT_LENGTH=20000000 (values read as JSON).
+    app.config.from_prefixed_env("LOOKALIKE_WEB")
+    if test_config:
+        app.config.from_mapping(test_config)
+    index_dir = Path(app.config["INDEX_DIR"] or paths.default_index_dir())
+    app.config["INDEX_DIR"] = index_dir
+
+    started = time.perf_counter()
+    matcher = Matcher(index_dir, app.config["MODEL_PATH"])
+    matcher.warm_up()
+    app.extensions["lookalike.matcher"] = matcher
+    app.extensions["lookalike.index_tag"] = _index_tag(index_dir)
+    app.extensions["lookalike.match_lock"] = (
+        threading.Lock() if app.config["SERIALIZE_MATCHING"] else None
+    )
+    app.logger.info(
+        "index %s (%d photos, %d celebrities) and model loaded and warmed up in %.1f s",
+        index_dir,
+        len(matcher.index),
+        len(matcher.index.celebrities),
+        time.perf_counter() - started,
+    )
+
+    CORS(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
+    errors.register_error_handlers(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(frontend.bp)
+    return app
+
+
+def _index_tag(index_dir: Path) -> str:
+    # index.json holds the build time, counts and model hash: it changes with every rebuild.
+    return hashlib.sha256((index_dir / "index.json").read_bytes()).hexdigest()[:16]
