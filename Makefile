@@ -59,7 +59,8 @@ $(MODEL): $(WEIGHTS) lookalike/embedder.py $(PY_STAMP)
 $(FRONTEND_MODULES): webapp-frontend/package-lock.json
 	cd webapp-frontend && npm ci --no-audit --no-fund
 
-$(FRONTEND_DIST): $(FRONTEND_MODULES) $(shell find webapp-frontend/src webapp-frontend/index.html -type f 2>/dev/null)
+$(FRONTEND_DIST): $(FRONTEND_MODULES) $(shell find webapp-frontend/src webapp-frontend/public -type f 2>/dev/null) \
+		webapp-frontend/index.html webapp-frontend/vite.config.ts webapp-frontend/package.json
 	cd webapp-frontend && npm run build
 
 $(DEMO_INDEX): $(MODEL) data/sample/imdb_crop/imdb.mat

@@ -10,6 +10,7 @@ import sys
 # Each module exposes ``register(subparsers)``; its handlers receive the parsed namespace and
 # return an exit code. Modules are imported lazily inside handlers where they pull in TensorFlow.
 COMMAND_MODULES = [
+    "lookalike.cli.bench",
     "lookalike.cli.data",
     "lookalike.cli.faces",
     "lookalike.cli.index",
