@@ -28,6 +28,14 @@ class GalleryPhoto:
     age: int | None = None
     relative_face_box: tuple[float, float, float, float] | None = None  # fractions of w, h
 
+    def face_box(self, image_shape: tuple[int, ...]) -> tuple[float, float, float, float] | None:
+        """The known face box (x1, y1, x2, y2) in pixels of an image of this shape, if any."""
+        if self.relative_face_box is None:
+            return None
+        height, width = image_shape[:2]
+        x1, y1, x2, y2 = self.relative_face_box
+        return (x1 * width, y1 * height, x2 * width, y2 * height)
+
 
 def slugify(name: str) -> str:
     """A URL-safe identifier: ``"George_W_Bush"`` → ``"george-w-bush"``."""

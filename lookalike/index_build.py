@@ -71,7 +71,7 @@ def _embed_chunk(pipeline: FacePipeline, photos: list[GalleryPhoto]) -> dict[str
             decoded.append(None)
     readable = [index for index, image in enumerate(decoded) if image is not None]
     readable_images = [decoded[index] for index in readable]
-    boxes = [_known_box(photos[index], decoded[index]) for index in readable]
+    boxes = [photos[index].face_box(decoded[index].shape) for index in readable]
     embeddings = np.zeros((len(photos), pipeline.embedding_size), np.float32)
     found = np.zeros(len(photos), bool)
     thumbnails: list[bytes] = [b""] * len(photos)
@@ -95,14 +95,6 @@ def _embed_chunk(pipeline: FacePipeline, photos: list[GalleryPhoto]) -> dict[str
 
 def _most_common_or_none(values: pd.Series) -> str | None:
     return values.mode().iat[0] if values.notna().any() else None
-
-
-def _known_box(photo: GalleryPhoto, image: np.ndarray) -> tuple[float, ...] | None:
-    if photo.relative_face_box is None:
-        return None
-    height, width = image.shape[:2]
-    x1, y1, x2, y2 = photo.relative_face_box
-    return (x1 * width, y1 * height, x2 * width, y2 * height)
 
 
 def build_index(

@@ -125,26 +125,7 @@ class FacePipeline:
         None where unknown), the face at that box is used instead of the largest one. Photos
         without a face get a zero row. Returns (embeddings N×D, found N, faces).
         """
-        if boxes is not None and len(boxes) != len(photos):
-            raise ValueError(f"got {len(boxes)} boxes for {len(photos)} photos")
-        if boxes is None:
-            boxes = [None] * len(photos)
-        chosen: list[DetectedFace | None] = [None] * len(photos)
-        known = [index for index, box in enumerate(boxes) if box is not None]
-        unknown = [index for index, box in enumerate(boxes) if box is None]
-        if known:
-            # The box is known: MTCNN's last stage alone refines it and gives the landmarks.
-            refined = detection.landmarks_in_boxes(
-                [photos[index] for index in known], [boxes[index] for index in known]
-            )
-            for index, face in zip(known, refined, strict=True):
-                chosen[index] = face
-        if unknown:
-            per_photo = detection.detect_faces_batch(
-                [photos[index] for index in unknown], min_confidence=self.min_confidence
-            )
-            for index, faces in zip(unknown, per_photo, strict=True):
-                chosen[index] = faces[0] if faces else None
+        chosen = subject_faces(photos, boxes, min_confidence=self.min_confidence)
         found = np.array([face is not None for face in chosen], dtype=bool)
         chips = [
             alignment.align_face(photo, face.landmarks)
@@ -188,3 +169,37 @@ def embed_image_files(
                 found[positions] = hits
             bar.update(len(batch))
     return embeddings, found
+
+
+def subject_faces(
+    photos: Sequence[np.ndarray],
+    boxes: Sequence[Sequence[float] | None] | None = None,
+    *,
+    min_confidence: float = 0.9,
+) -> list[DetectedFace | None]:
+    """The face each photo is about: the one at its known box, else the largest detected one.
+
+    ``boxes`` holds a known (x1, y1, x2, y2) per photo or None where unknown. With a known box
+    only MTCNN's last stage runs (it refines the box and gives the landmarks), which is an order
+    of magnitude faster than full detection. None where no face is found.
+    """
+    if boxes is None:
+        boxes = [None] * len(photos)
+    if len(boxes) != len(photos):
+        raise ValueError(f"got {len(boxes)} boxes for {len(photos)} photos")
+    chosen: list[DetectedFace | None] = [None] * len(photos)
+    known = [index for index, box in enumerate(boxes) if box is not None]
+    unknown = [index for index, box in enumerate(boxes) if box is None]
+    if known:
+        refined = detection.landmarks_in_boxes(
+            [photos[index] for index in known], [boxes[index] for index in known]
+        )
+        for index, face in zip(known, refined, strict=True):
+            chosen[index] = face
+    if unknown:
+        per_photo = detection.detect_faces_batch(
+            [photos[index] for index in unknown], min_confidence=min_confidence
+        )
+        for index, faces in zip(unknown, per_photo, strict=True):
+            chosen[index] = faces[0] if faces else None
+    return chosen
