@@ -79,6 +79,12 @@ format:
 bench: setup setup-test
 	$(BIN)/lookalike bench all
 
+# Re-run the six notebooks in place with their default parameters (outputs are committed).
+notebooks: setup
+	for notebook in notebooks/0*.ipynb; do \
+		$(BIN)/papermill --cwd notebooks "$$notebook" "$$notebook" || exit 1; \
+	done
+
 clean:
 	rm -rf $(VENV) webapp-frontend/node_modules webapp-frontend/dist models/pretrained/node_modules \
 		models/dlib-resnet models/demo-index

@@ -161,9 +161,8 @@ def evaluate(data: LabelledEmbeddings) -> dict:
 
 def save_report(report: dict, out_dir: str | Path, *, title: str = "") -> list[Path]:
     """Write report.json and, for what the report holds, the ROC and CMC curves (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # No backend is forced here: headless runs pick a file backend by themselves, and notebooks
+    # keep their inline one.
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)

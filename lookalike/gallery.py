@@ -78,7 +78,9 @@ def _optional_int(value: object) -> int | None:
     return None if pd.isna(value) else int(value)
 
 
-def from_imdb(dataset_dir: str | Path, metadata: pd.DataFrame | None = None) -> list[GalleryPhoto]:
+def from_imdb(
+    dataset_dir: str | Path, metadata: pd.DataFrame | None = None, *, progress: bool = True
+) -> list[GalleryPhoto]:
     """An IMDB-layout dataset (``DIR/imdb_crop/imdb.mat`` + crops), cleaned for a gallery.
 
     Keeps photos with exactly one confident face and a name; drops images filed under two
@@ -96,7 +98,9 @@ def from_imdb(dataset_dir: str | Path, metadata: pd.DataFrame | None = None) -> 
     metadata = metadata[[(crop_root / path).is_file() for path in metadata["full_path"]]]
     if metadata.empty:
         raise ValueError(f"no usable photos listed in {mat_path}")
-    metadata = cleaning.drop_conflicting_duplicates(cleaning.hash_images(metadata, crop_root))
+    metadata = cleaning.drop_conflicting_duplicates(
+        cleaning.hash_images(metadata, crop_root, progress=progress)
+    )
 
     ids_by_name: dict[str, str] = {}
     photos = []

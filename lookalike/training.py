@@ -581,9 +581,8 @@ def plot_history(
 ) -> list[Path]:
     """``loss.png`` and ``accuracy.png`` (``lookalike.plots.training_curves``), with a line where
     fine-tuning began."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; no display needed
+    # No backend is forced here: headless runs pick a file backend by themselves, and notebooks
+    # keep their inline one.
     import matplotlib.pyplot as plt
 
     from lookalike import plots
