@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -179,3 +181,16 @@ def downscale(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, floa
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return small, scale
+
+
+def load_images_or_none(paths: Sequence[str | os.PathLike]) -> list[np.ndarray | None]:
+    """``load_image`` for each path, with ``None`` (and a logged warning) for an unreadable one,
+    so that one bad file does not stop a long batch job."""
+    decoded: list[np.ndarray | None] = []
+    for path in paths:
+        try:
+            decoded.append(load_image(path))
+        except (ImageError, OSError) as error:
+            logging.getLogger(__name__).warning("skipping %s: %s", path, error)
+            decoded.append(None)
+    return decoded

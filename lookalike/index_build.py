@@ -62,13 +62,7 @@ def _inputs_fingerprint(photos: list[GalleryPhoto], model_sha256: str, chunk_siz
 
 
 def _embed_chunk(pipeline: FacePipeline, photos: list[GalleryPhoto]) -> dict[str, np.ndarray]:
-    decoded: list[np.ndarray | None] = []
-    for photo in photos:
-        try:
-            decoded.append(images.load_image(photo.path))
-        except (images.ImageError, OSError) as error:
-            log.warning("skipping %s: %s", photo.path, error)
-            decoded.append(None)
+    decoded = images.load_images_or_none([photo.path for photo in photos])
     readable = [index for index, image in enumerate(decoded) if image is not None]
     readable_images = [decoded[index] for index in readable]
     boxes = [photos[index].face_box(decoded[index].shape) for index in readable]

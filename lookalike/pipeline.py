@@ -6,7 +6,6 @@ CLI, the index builder, the notebooks and the web API all run the very same step
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Sequence
@@ -17,8 +16,6 @@ import numpy as np
 
 from lookalike import alignment, detection, images
 from lookalike.detection import DetectedFace
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -156,13 +153,9 @@ def embed_image_files(
     with tqdm(total=len(paths), unit="photo", desc="embed", disable=not progress) as bar:
         for start in range(0, len(paths), batch_size):
             batch = paths[start : start + batch_size]
-            decoded, positions = [], []
-            for offset, path in enumerate(batch):
-                try:
-                    decoded.append(images.load_image(path))
-                    positions.append(start + offset)
-                except (images.ImageError, OSError) as error:
-                    log.warning("no embedding for %s: %s", path, error)
+            loaded = images.load_images_or_none(batch)
+            positions = [start + offset for offset, image in enumerate(loaded) if image is not None]
+            decoded = [image for image in loaded if image is not None]
             if decoded:
                 vectors, hits, _faces = pipeline.largest_face_embeddings(decoded)
                 embeddings[positions] = vectors

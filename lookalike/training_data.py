@@ -206,13 +206,7 @@ def _align_chunk(
     photos: list[gallery.GalleryPhoto],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Chips (found faces only) and a found mask for a few photos."""
-    decoded: list[np.ndarray | None] = []
-    for photo in photos:
-        try:
-            decoded.append(images.load_image(photo.path))
-        except (images.ImageError, OSError) as error:
-            log.warning("skipping %s: %s", photo.path, error)
-            decoded.append(None)
+    decoded = images.load_images_or_none([photo.path for photo in photos])
     readable = [i for i, image in enumerate(decoded) if image is not None]
     faces: list[detection.DetectedFace | None] = [None] * len(photos)
     located = subject_faces(
