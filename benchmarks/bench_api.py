@@ -193,7 +193,8 @@ def main() -> None:
         sampler.start()
 
         single = [post_match(url, body, content_type) for _ in range(args.single)]
-        deadline = time.monotonic() + args.max_seconds
+        concurrent_started = time.monotonic()
+        deadline = concurrent_started + args.max_seconds
         results, wall = run_clients(url, body, content_type, args.clients, args.requests, deadline)
         rss_end = sampler.measure()
     finally:
@@ -202,6 +203,12 @@ def main() -> None:
 
     ok = [seconds for status, seconds in results if status == "200"]
     peak = max((sample[1] for sample in sampler.samples), default=float("nan"))
+    # Worker RSS at the end of each quarter of the concurrent phase: flat means no leak.
+    quarters = []
+    for quarter in range(1, 5):
+        until = concurrent_started + wall * quarter / 4
+        seen = [sample[1] for sample in sampler.samples if sample[0] <= until]
+        quarters.append(round(seen[-1], 1) if seen else None)
     report = {
         "server": {"threads": args.threads, "serialized": args.serialize, "url": url},
         "selfie_bytes": len(body),
@@ -225,6 +232,7 @@ def main() -> None:
             "worker_end": round(rss_end[0], 1),
             "total_end": round(rss_end[1], 1),
             "samples": len(sampler.samples),
+            "worker_by_quarter_of_concurrent_phase": quarters,
         },
         "server_exit_status": exit_status,
         "cpus": psutil.cpu_count(),
@@ -240,7 +248,7 @@ def main() -> None:
         f"statuses {concurrent['status_counts']}\n"
         f"worker RSS: {report['rss_mb']['worker_after_warm_up']} MB after warm-up, "
         f"{report['rss_mb']['worker_peak']} MB peak, {report['rss_mb']['worker_end']} MB at "
-        "the end"
+        f"the end; by quarter of the concurrent phase: {quarters} MB"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
     )
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which CPU build it picked
     try:
         return int(args.handler(args) or 0)
     except (CommandError, ValueError, FileNotFoundError) as error:
