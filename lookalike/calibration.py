@@ -8,16 +8,23 @@ on two distributions measured on the gallery:
 so 0–50 reads "as similar as strangers usually are", 50 means "more similar than any stranger
 pair we measured", and 100 means "as similar as the closest photos of the same person". Both
 curves are monotone, so the score keeps the ranking of the similarities.
+
+A gallery too small to measure itself (fewer than ``MIN_PAIRS`` same-person pairs) borrows the
+reference calibration shipped for its model (``lookalike/calibrations/``, fitted on LFW people by
+``benchmarks/fit_reference_calibration.py``), matched by the model file's sha256.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 QUANTILE_COUNT = 201
-MIN_PAIRS = 10
+MIN_PAIRS = 50
+REFERENCE_DIR = Path(__file__).resolve().parent / "calibrations"
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,7 @@ def fit_calibration(embeddings: np.ndarray, labels: np.ndarray, *, seed: int = 0
     if len(same_person) < MIN_PAIRS or len(strangers) < MIN_PAIRS:
         raise ValueError(
             f"cannot calibrate scores: {len(same_person)} same-person and {len(strangers)} "
-            f"stranger pairs (need {MIN_PAIRS} of each; the gallery needs several celebrities "
+            f"stranger pairs (need {MIN_PAIRS} of each: the gallery needs more celebrities "
             "with at least two photos)"
         )
     levels = np.linspace(0.0, 1.0, QUANTILE_COUNT)
@@ -116,3 +123,12 @@ def fit_calibration(embeddings: np.ndarray, labels: np.ndarray, *, seed: int = 0
         same_person_pairs=len(same_person),
         stranger_pairs=len(strangers),
     )
+
+
+def reference_calibration(model_sha256: str) -> Calibration | None:
+    """The calibration shipped for the model with this sha256, if there is one."""
+    for path in sorted(REFERENCE_DIR.glob("*.json")):
+        record = json.loads(path.read_text())
+        if record.get("model_sha256") == model_sha256:
+            return Calibration.from_dict(record["calibration"])
+    return None

@@ -20,7 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from lookalike import images
-from lookalike.calibration import fit_calibration
+from lookalike.calibration import fit_calibration, reference_calibration
 from lookalike.detection import DetectedFace
 from lookalike.gallery import GalleryPhoto
 from lookalike.index import FORMAT_NAME, FORMAT_VERSION
@@ -89,6 +89,20 @@ def _embed_chunk(pipeline: FacePipeline, photos: list[GalleryPhoto]) -> dict[str
 
 def _most_common_or_none(values: pd.Series) -> str | None:
     return values.mode().iat[0] if values.notna().any() else None
+
+
+def _calibrate(embeddings: np.ndarray, table: pd.DataFrame, model_info: dict):
+    """Fit the score on the gallery itself, or borrow the model's reference when it is small."""
+    try:
+        return fit_calibration(embeddings, table["group"].to_numpy()), "this gallery"
+    except ValueError as too_small:
+        reference = reference_calibration(model_info.get("sha256", ""))
+        if reference is None:
+            raise ValueError(
+                f"{too_small}; no reference calibration ships for this model"
+            ) from None
+        log.info("gallery too small to calibrate itself: using the model's reference calibration")
+        return reference, "the model's reference calibration (lookalike/calibrations)"
 
 
 def build_index(
@@ -200,7 +214,7 @@ def _write_index(
     celebrities.insert(3, "first_photo", np.r_[0, np.cumsum(celebrities["photo_count"])[:-1]])
     centroids = np.add.reduceat(ordered_embeddings, celebrities["first_photo"].to_numpy())
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    calibration = fit_calibration(ordered_embeddings, table["group"].to_numpy())
+    calibration, calibration_source = _calibrate(ordered_embeddings, table, model_info)
 
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "embeddings.npy", ordered_embeddings)
@@ -220,7 +234,7 @@ def _write_index(
         "celebrities": int(len(celebrities)),
         "photos_without_face": int((~found).sum()),
         "source": source,
-        "calibration": calibration.to_dict(),
+        "calibration": calibration.to_dict() | {"fitted_on": calibration_source},
     }
     # index.json last: its presence marks a complete index.
     (out / "index.json").write_text(json.dumps(manifest, indent=1))

@@ -42,7 +42,7 @@ def test_score_is_monotone_and_anchored_on_both_distributions():
 
 
 def test_calibration_round_trips_through_json_and_rejects_damage():
-    vectors, labels = clustered_embeddings(10, 3, noise=0.6)
+    vectors, labels = clustered_embeddings(20, 3, noise=0.6)
     calibration = fit_calibration(vectors, labels)
     again = Calibration.from_dict(calibration.to_dict())
     assert again.score(0.5) == pytest.approx(calibration.score(0.5), abs=1e-4)
