@@ -20,9 +20,9 @@ lookalike.evaluation:
   ens w=…        cos = w·cos_product + (1−w)·cos_facenet+flip, i.e. the unit vectors concatenated
                  as [√w·product, √(1−w)·facenet] (still unit length, so cosine search still works)
 
-Caches (``--cache-dir``, default /tmp/exp): MTCNN boxes ``lfw_boxes.npz``, FaceNet embeddings
-``facenet_embs.npz``; the product embeddings are read from ``embs.npz`` (keys base/basef, written
-by the alignment experiments) when present, else computed.
+Caches (``--cache-dir``, default data/cache/bench-ensemble): MTCNN boxes ``lfw_boxes.npz``,
+FaceNet embeddings ``facenet_embs.npz``; the product embeddings are read from ``embs.npz`` (keys
+base/basef) when present, else computed.
 
     python benchmarks/bench_ensemble.py [--images-dir DIR] [--cache-dir DIR] [--weights 0.3,0.5]
 """
@@ -140,7 +140,9 @@ def product_embeddings(paths, landmarks, found, cache_dir: Path) -> np.ndarray:
     model = embedder.load_embedding_model()
     vectors = np.zeros((len(paths), 128), np.float32)
     rows = np.flatnonzero(found)
-    chips = np.stack([alignment.align_face(images.load_image(paths[i]), landmarks[i]) for i in rows])
+    chips = np.stack(
+        [alignment.align_face(images.load_image(paths[i]), landmarks[i]) for i in rows]
+    )
     vectors[rows] = embedder.embed_chips(model, chips, flip_average=True)
     return vectors
 
@@ -166,7 +168,7 @@ def time_facenet(function, crops: np.ndarray, batch_sizes=(1, 2, 32), repeats: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images-dir", type=Path, default=config.shared_data_dir() / "lfw-dev")
-    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/exp"))
+    parser.add_argument("--cache-dir", type=Path, default=config.cache_dir() / "bench-ensemble")
     parser.add_argument("--weights", default="0.3,0.4,0.5,0.6,0.7")
     args = parser.parse_args()
     args.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -202,18 +204,23 @@ def main() -> None:
     facenet_flip = unit(plain + mirrored) * found[:, None]
     variants = {"product (dlib+flip)": product, "facenet": facenet, "facenet+flip": facenet_flip}
     for weight in (float(w) for w in args.weights.split(",")):
-        variants[f"ens w={weight:.1f}"] = np.hstack(
+        variants[f"ens w={weight:g}"] = np.hstack(
             [np.sqrt(weight) * product, np.sqrt(1 - weight) * facenet_flip]
         )
 
-    print(f"{'variant':<20}{'missed':>7}{'top-1':>8}{'top-5':>8}{'cent.1':>8}{'pairs':>8}{'AUC':>8}")
+    queries = evaluation.split_queries(paths, labels).sum()
+    print(f"{queries} identification queries (1 query = {1 / queries:.2%})")
+    print(
+        f"{'variant':<20}{'missed':>7}{'top-1':>8}{'top-5':>8}{'cent.1':>8}{'pairs':>8}{'±':>7}{'AUC':>8}"
+    )
     for name, vectors in variants.items():
         report = evaluation.evaluate(evaluation.LabelledEmbeddings(paths, labels, vectors, found))
         ident = report["identification"]
         print(
             f"{name:<20}{report['missed_faces']:>7}{ident['per_photo']['top1']:>8.2%}"
             f"{ident['per_photo']['top5']:>8.2%}{ident['per_person']['top1']:>8.2%}"
-            f"{report['pairs']['accuracy']:>8.2%}{report['pairs']['roc_auc']:>8.4f}"
+            f"{report['pairs']['accuracy']:>8.2%}{report['pairs']['accuracy_std']:>7.2%}"
+            f"{report['pairs']['roc_auc']:>8.4f}"
         )
 
     timing = time_facenet(function, crops)
@@ -221,6 +228,41 @@ def main() -> None:
         "FaceNet forward ms/face (2-core CPU, median): "
         + ", ".join(f"batch {size}: {ms:.1f}" for size, ms in timing.items())
     )
+    one_face = time_one_face(function, crops, paths, landmarks)
+    print(
+        "one selfie, embed stage (median ms): "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in one_face.items())
+    )
+
+
+def time_one_face(function, crops, paths, landmarks, calls: int = 30) -> dict:
+    """What /api/match pays to embed its one face: product (flip, 2 calls) vs FaceNet crop+flip."""
+    import tensorflow as tf
+
+    from lookalike import embedder
+
+    model = embedder.load_embedding_model()
+    image = images.load_image(paths[0])
+    chip = alignment.align_face(image, landmarks[0])[np.newaxis]
+
+    def product() -> None:
+        embedder.embed_chips(model, chip, flip_average=True)
+
+    def facenet() -> None:
+        crop = crops[:1]
+        pair = np.concatenate([crop, crop[:, :, ::-1]]).astype(np.float32)
+        function(tf.constant((pair - 127.5) / 128.0)).numpy()
+
+    result = {}
+    for name, call in (("product dlib+flip", product), ("facenet+flip (batch 2)", facenet)):
+        call()
+        times = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - started)
+        result[name] = 1000 * float(np.median(times))
+    return result
 
 
 if __name__ == "__main__":
