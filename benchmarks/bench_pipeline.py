@@ -1,0 +1,125 @@
+"""Per-stage speed of the face pipeline, side by side with dlib's reference pipeline.
+
+Single photo: a ~1-megapixel selfie (``tests/assets/face.jpg`` upscaled to 1152×864 and
+re-encoded as JPEG, in memory), decoded → detected → aligned → embedded, p50 over repeats, for
+our pipeline (``FacePipeline``: MTCNN at 640 px, template chip, Keras ResNet, flip-averaged) and
+for dlib's (HOG detector, 5-point chip, dlib ResNet) in the same run.
+
+Batched: photos/s and faces/s of ``FacePipeline.largest_face_embeddings`` over a folder of
+250×250 photos (default: the first 256 photos of ../shared/data/lfw-dev, else the sample's crops).
+
+    python benchmarks/bench_pipeline.py [--repeats 30] [--batch 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+
+import numpy as np
+from PIL import Image
+
+from lookalike import config, gallery, images
+from lookalike.pipeline import FacePipeline
+
+
+def selfie_bytes() -> bytes:
+    with Image.open(config.REPO_ROOT / "tests" / "assets" / "face.jpg") as photo:
+        big = photo.convert("RGB").resize((1152, 864), Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    big.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def ours_single(pipeline: FacePipeline, data: bytes, repeats: int) -> dict[str, float]:
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        photo = pipeline.faces_in_file(data)
+        total = (time.perf_counter() - started) * 1000
+        if not photo.faces:
+            raise SystemExit("our pipeline found no face in the selfie")
+        runs.append({**photo.timer.milliseconds, "total": total})
+    return {stage: float(np.median([run[stage] for run in runs])) for stage in runs[0]}
+
+
+def dlib_single(data: bytes, repeats: int) -> dict[str, float]:
+    import dlib
+    import face_recognition_models as models
+
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+    network = dlib.face_recognition_model_v1(models.face_recognition_model_location())
+    runs = []
+    for _ in range(repeats):
+        times = {}
+        started = time.perf_counter()
+        image = images.load_image(data)
+        times["decode"] = time.perf_counter()
+        faces = detector(image, 1)  # face_recognition's default: upsample once
+        times["detect"] = time.perf_counter()
+        if not faces:
+            raise SystemExit("dlib found no face in the selfie")
+        chip = dlib.get_face_chip(image, predictor(image, faces[0]), size=150, padding=0.25)
+        times["align"] = time.perf_counter()
+        network.compute_face_descriptor(chip)
+        times["embed"] = time.perf_counter()
+        previous, stages = started, {}
+        for stage, moment in times.items():
+            stages[stage] = (moment - previous) * 1000
+            previous = moment
+        stages["total"] = (previous - started) * 1000
+        runs.append(stages)
+    return {stage: float(np.median([run[stage] for run in runs])) for stage in runs[0]}
+
+
+def batched(pipeline: FacePipeline, batch_size: int, limit: int) -> None:
+    lfw = config.shared_data_dir() / "lfw-dev"
+    if lfw.is_dir():
+        paths = [photo.path for photo in gallery.from_folders(lfw)][:limit]
+    else:
+        paths = sorted((config.sample_dir() / "imdb_crop").glob("*/*.jpg"))[:limit]
+    decoded = [images.load_image(path) for path in paths]
+    pipeline.largest_face_embeddings(decoded[:batch_size])  # warm-up at this batch size
+    started = time.perf_counter()
+    found = 0
+    for start in range(0, len(decoded), batch_size):
+        _, hits, _ = pipeline.largest_face_embeddings(decoded[start : start + batch_size])
+        found += int(hits.sum())
+    seconds = time.perf_counter() - started
+    print(
+        f"batched (batch {batch_size}, {len(decoded)} photos of ~250×250, decode excluded): "
+        f"{len(decoded) / seconds:.0f} photos/s, {found / seconds:.0f} faces/s, "
+        f"{1000 * seconds / len(decoded):.1f} ms per photo"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--photos", type=int, default=256)
+    args = parser.parse_args()
+
+    data = selfie_bytes()
+    pipeline = FacePipeline()
+    pipeline.faces_in_file(data)  # builds and warms every model
+    ours = ours_single(pipeline, data, args.repeats)
+    try:
+        reference = dlib_single(data, max(3, args.repeats // 5))
+    except ImportError:
+        reference = None
+        print("dlib is not installed (requirements-reference.txt): reference column left out")
+
+    stages = ["decode", "detect", "align", "embed", "total"]
+    print(f"1-megapixel selfie ({len(data) // 1000} kB JPEG), p50 ms per stage:")
+    print(f"{'stage':<10}{'ours':>10}{'dlib':>10}")
+    for stage in stages:
+        dlib_ms = f"{reference[stage]:10.1f}" if reference else f"{'-':>10}"
+        print(f"{stage:<10}{ours[stage]:10.1f}{dlib_ms}")
+    batched(pipeline, args.batch, args.photos)
+
+
+if __name__ == "__main__":
+    main()
