@@ -77,3 +77,21 @@ def face_photo_path(
 ) -> Path:
     """A real photo of a face that is in the served index."""
     return find_face_photo(web_test_index[0], tmp_path_factory.mktemp("face"))[0]
+
+
+@pytest.fixture(scope="session")
+def sample_people(sample_dir: Path) -> list[tuple[str, list[Path]]]:
+    """Sample people with at least three single-face photos: ``(name, first three crops)``,
+    sorted by name, for tests that need a small folder-per-person gallery."""
+    import numpy as np
+
+    from lookalike.imdb import load_metadata
+
+    crops = sample_dir / "imdb_crop"
+    metadata = load_metadata(crops / "imdb.mat")
+    metadata = metadata[np.isfinite(metadata["face_score"]) & metadata["second_face_score"].isna()]
+    people = []
+    for name, rows in sorted(metadata.groupby("name")):
+        if len(rows) >= 3:
+            people.append((name, [crops / path for path in sorted(rows["full_path"])[:3]]))
+    return people

@@ -10,25 +10,17 @@ import numpy as np
 import pytest
 
 from lookalike.cli import main
-from lookalike.imdb import load_metadata
 
 
 @pytest.fixture(scope="module")
-def people_dir(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def people_dir(sample_people, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six sample people, three photos each, as folders; plus one photo with no face."""
-    crops = sample_dir / "imdb_crop"
-    metadata = load_metadata(crops / "imdb.mat")
-    metadata = metadata[np.isfinite(metadata["face_score"]) & metadata["second_face_score"].isna()]
-    counts = metadata.groupby("name")["full_path"].transform("size")
-    names = sorted(metadata.loc[counts >= 3, "name"].unique())[:6]
     root = tmp_path_factory.mktemp("people")
-    for name in names:
+    for name, crops in sample_people[:6]:
         folder = root / name.replace(" ", "_")
         folder.mkdir()
-        for number, relative in enumerate(
-            sorted(metadata.loc[metadata["name"] == name, "full_path"])[:3]
-        ):
-            shutil.copy(crops / relative, folder / f"{number}.jpg")
+        for number, crop in enumerate(crops):
+            shutil.copy(crop, folder / f"{number}.jpg")
     import cv2
 
     texture = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)

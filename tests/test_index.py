@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from lookalike import gallery, index_build
-from lookalike.imdb import load_metadata
 from lookalike.index import CelebrityIndex, IndexFormatError
 from lookalike.match import Matcher, MatchOptions, NoFaceError
 
@@ -21,21 +20,15 @@ PEOPLE = 12
 
 
 @pytest.fixture(scope="module")
-def people_folders(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def people_folders(sample_people, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder-per-person copies of the sample: ``gallery/<Name>/`` (2 photos) + ``queries/``."""
-    crops = sample_dir / "imdb_crop"
-    metadata = load_metadata(crops / "imdb.mat")
-    metadata = metadata[np.isfinite(metadata["face_score"]) & metadata["second_face_score"].isna()]
-    counts = metadata.groupby("name")["full_path"].transform("size")
-    names = sorted(metadata.loc[counts >= 3, "name"].unique())[:PEOPLE]
     root = tmp_path_factory.mktemp("people")
-    for name in names:
-        paths = sorted(metadata.loc[metadata["name"] == name, "full_path"])[:3]
+    for name, crops in sample_people[:PEOPLE]:
         folder = name.replace(" ", "_")
-        for number, relative in enumerate(paths):
+        for number, crop in enumerate(crops):
             target = root / ("queries" if number == 2 else "gallery") / folder
             target.mkdir(parents=True, exist_ok=True)
-            shutil.copy(crops / relative, target / f"{folder}_{number}.jpg")
+            shutil.copy(crop, target / f"{folder}_{number}.jpg")
     return root
 
 
