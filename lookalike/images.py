@@ -19,7 +19,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-DEFAULT_MAX_PIXELS = 40_000_000
+# Room for today's 48-50 MP phone photos (8064×6048 = 48.8 MP, ~150 MB decoded); anything far
+# larger is a decompression bomb rather than a selfie.
+DEFAULT_MAX_PIXELS = 64_000_000
 
 # Photo formats we decode. Pillow recognises more (EPS would even start Ghostscript on load),
 # so anything else is refused before its pixels are touched.
