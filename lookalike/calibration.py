@@ -9,9 +9,11 @@ so 0–50 reads "as similar as strangers usually are", 50 means "more similar th
 pair we measured", and 100 means "as similar as the closest photos of the same person". Both
 curves are monotone, so the score keeps the ranking of the similarities.
 
-A gallery too small to measure itself (fewer than ``MIN_PAIRS`` same-person pairs) borrows the
-reference calibration shipped for its model (``lookalike/calibrations/``, fitted on LFW people by
-``benchmarks/fit_reference_calibration.py``), matched by the model file's sha256.
+A gallery too small to measure itself well (fewer than ``RELIABLE_PAIRS`` same-person pairs)
+borrows the reference calibration shipped for its model (``lookalike/calibrations/``, fitted on
+LFW people by ``benchmarks/fit_reference_calibration.py``), matched by the model file's sha256;
+a model without one (a freshly trained model) is fitted on what the gallery has, down to
+``MIN_PAIRS``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 QUANTILE_COUNT = 201
-MIN_PAIRS = 50
+MIN_PAIRS = 10  # below this, quantiles of the gallery's pairs mean nothing
+RELIABLE_PAIRS = 50  # below this, a shipped reference calibration is preferred
 REFERENCE_DIR = Path(__file__).resolve().parent / "calibrations"
 
 
@@ -107,13 +110,15 @@ def pair_similarities(
     return cosine(same_a, same_b), cosine(stranger_a, stranger_b)
 
 
-def fit_calibration(embeddings: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> Calibration:
+def fit_calibration(
+    embeddings: np.ndarray, labels: np.ndarray, *, seed: int = 0, min_pairs: int = MIN_PAIRS
+) -> Calibration:
     """Fit the score on a labelled set of unit-length embeddings (e.g. the gallery itself)."""
     same_person, strangers = pair_similarities(embeddings, labels, seed=seed)
-    if len(same_person) < MIN_PAIRS or len(strangers) < MIN_PAIRS:
+    if len(same_person) < min_pairs or len(strangers) < min_pairs:
         raise ValueError(
             f"cannot calibrate scores: {len(same_person)} same-person and {len(strangers)} "
-            f"stranger pairs (need {MIN_PAIRS} of each: the gallery needs more celebrities "
+            f"stranger pairs (need {min_pairs} of each: the gallery needs more celebrities "
             "with at least two photos)"
         )
     levels = np.linspace(0.0, 1.0, QUANTILE_COUNT)

@@ -20,7 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from lookalike import images
-from lookalike.calibration import fit_calibration, reference_calibration
+from lookalike.calibration import RELIABLE_PAIRS, fit_calibration, reference_calibration
 from lookalike.detection import DetectedFace
 from lookalike.gallery import GalleryPhoto
 from lookalike.index import FORMAT_NAME, FORMAT_VERSION
@@ -92,17 +92,17 @@ def _most_common_or_none(values: pd.Series) -> str | None:
 
 
 def _calibrate(embeddings: np.ndarray, table: pd.DataFrame, model_info: dict):
-    """Fit the score on the gallery itself, or borrow the model's reference when it is small."""
+    """Fit the score on the gallery itself; a small gallery borrows the model's reference."""
+    labels = table["group"].to_numpy()
     try:
-        return fit_calibration(embeddings, table["group"].to_numpy()), "this gallery"
-    except ValueError as too_small:
+        return fit_calibration(embeddings, labels, min_pairs=RELIABLE_PAIRS), "this gallery"
+    except ValueError:
         reference = reference_calibration(model_info.get("sha256", ""))
-        if reference is None:
-            raise ValueError(
-                f"{too_small}; no reference calibration ships for this model"
-            ) from None
-        log.info("gallery too small to calibrate itself: using the model's reference calibration")
-        return reference, "the model's reference calibration (lookalike/calibrations)"
+        if reference is not None:
+            log.info("small gallery: using the model's reference score calibration")
+            return reference, "the model's reference calibration (lookalike/calibrations)"
+    log.warning("small gallery and no reference calibration for this model: scores are rough")
+    return fit_calibration(embeddings, labels), "this gallery (few pairs: rough)"
 
 
 def build_index(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from lookalike import evaluation
-from lookalike.calibration import Calibration, fit_calibration, pair_similarities
+from lookalike.calibration import REFERENCE_DIR, Calibration, fit_calibration, pair_similarities
 
 
 def clustered_embeddings(people: int, photos_each: int, noise: float, seed: int = 0):
@@ -42,7 +44,7 @@ def test_score_is_monotone_and_anchored_on_both_distributions():
 
 
 def test_calibration_round_trips_through_json_and_rejects_damage():
-    vectors, labels = clustered_embeddings(20, 3, noise=0.6)
+    vectors, labels = clustered_embeddings(10, 3, noise=0.6)
     calibration = fit_calibration(vectors, labels)
     again = Calibration.from_dict(calibration.to_dict())
     assert again.score(0.5) == pytest.approx(calibration.score(0.5), abs=1e-4)
@@ -102,3 +104,18 @@ def test_pair_verification_and_report_files(tmp_path):
     assert [path.name for path in written] == ["report.json", "roc.png", "cmc.png"]
     assert all(path.stat().st_size > 1000 for path in written[1:])
     assert "top-1" in evaluation.summary_text(report)
+
+
+def test_small_gallery_prefers_the_models_reference_else_fits_roughly():
+    import pandas as pd
+
+    from lookalike.index_build import _calibrate
+
+    vectors, labels = clustered_embeddings(12, 2, noise=0.5)  # 12 same-person pairs: few
+    table = pd.DataFrame({"group": labels})
+    reference = json.loads((REFERENCE_DIR / "dlib_face_resnet.json").read_text())
+    shipped = {"sha256": reference["model_sha256"]}
+    _, source = _calibrate(vectors, table, shipped)
+    assert "reference" in source
+    _, source = _calibrate(vectors, table, {"sha256": "0" * 64})  # e.g. a freshly trained model
+    assert "rough" in source
