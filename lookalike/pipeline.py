@@ -72,6 +72,20 @@ class FacePipeline:
     def embedding_size(self) -> int:
         return int(self.model.output_shape[-1])
 
+    @property
+    def chip_size(self) -> int:
+        """Side in pixels of the aligned chips this pipeline's model takes."""
+        return int(self.model.input_shape[1])
+
+    @property
+    def template(self) -> np.ndarray:
+        """Where the 5 landmarks (eyes, nose, mouth corners; image-left first) sit in a chip."""
+        return alignment.LANDMARK_TEMPLATE * (self.chip_size / alignment.CHIP_SIZE)
+
+    def align(self, image: np.ndarray, faces: Sequence[DetectedFace]) -> np.ndarray:
+        """The model's aligned chips (N, chip, chip, 3) uint8 RGB for ``faces`` of ``image``."""
+        return alignment.align_faces(image, faces, size=self.chip_size)
+
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """Unit-length embeddings (N, D) of aligned 150×150 RGB chips."""
         from lookalike import embedder
@@ -95,7 +109,7 @@ class FacePipeline:
         detected = detection.detect_faces(image, min_confidence=self.min_confidence)
         kept = detected[:max_faces] if max_faces is not None else detected
         started = timer.add("detect", started)
-        chips = alignment.align_faces(image, kept)
+        chips = self.align(image, kept)
         started = timer.add("align", started)
         embeddings = self.embed_chips(chips)
         timer.add("embed", started)
