@@ -12,49 +12,48 @@ An index folder (format version 1) holds:
 - ``centroids.npy``: float32 (celebrities × D), the unit-length mean of each celebrity's photos;
 - ``thumbnails.bin`` + ``thumbnail_offsets.npy``: JPEG face thumbnails, one after the other.
 
-Search: for small indexes, exact — one matrix-vector product over all photos, then the best
-photo of each celebrity (``np.maximum.reduceat`` over the grouped rows) and a partial sort over
-celebrities. From ``COMPRESSED_SEARCH_MIN_PHOTOS`` photos on, the scan reads 8-bit codes instead
-(FAISS scalar quantiser: 4× fewer bytes, the scan is bound by memory bandwidth), and the best
-candidates are re-scored exactly from the float32 rows; if the candidates hold fewer than
-``top_k`` celebrities the exact scan answers instead. ``benchmarks/bench_search.py`` measures
-the speed and the recall of both against exact search.
+Search goes through a ``lookalike.search.Searcher``: for small indexes, exact — one
+matrix-vector product over all photos, then the best photo of each celebrity
+(``np.maximum.reduceat`` over the grouped rows) and a partial sort over celebrities. From
+``COMPRESSED_SEARCH_MIN_PHOTOS`` photos on, the scan reads 8-bit codes instead (FAISS scalar
+quantiser: 4× fewer bytes, the scan is bound by memory bandwidth), and the best candidates are
+re-scored exactly from the float32 rows; if the candidates hold fewer than ``top_k``
+celebrities the exact scan answers instead. With ``store=`` (a ``milvus-lite://`` or
+``milvus://`` URI) the vectors are searched in Milvus instead (``lookalike.milvus_store``).
+``benchmarks/bench_search.py`` and ``benchmarks/bench_scale.py`` measure them.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from lookalike.calibration import Calibration
+from lookalike.search import (  # noqa: F401 (re-exported: where callers found them before)
+    CANDIDATES_PER_RESULT,
+    COMPRESSED_SEARCH_MIN_PHOTOS,
+    Candidate,
+    Searcher,
+    open_searcher,
+)
 
 FORMAT_NAME = "lookalike-index"
 FORMAT_VERSION = 1
-COMPRESSED_SEARCH_MIN_PHOTOS = 50_000
-CANDIDATES_PER_RESULT = 16  # photos re-scored exactly per celebrity asked for
 
 
 class IndexFormatError(ValueError):
     """An index folder that is missing, damaged, or built for another model."""
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One celebrity's best-matching photo for a query."""
-
-    celebrity_row: int
-    photo_id: int
-    similarity: float
-
-
 class CelebrityIndex:
     """A loaded index folder: embeddings, metadata, calibration and thumbnails."""
 
-    def __init__(self, index_dir: str | Path, *, search: str = "auto") -> None:
+    def __init__(
+        self, index_dir: str | Path, *, search: str = "auto", store: str | None = None
+    ) -> None:
         if search not in ("auto", "exact", "compressed"):
             raise ValueError(f"search must be auto, exact or compressed, got {search!r}")
         self.path = Path(index_dir)
@@ -85,17 +84,10 @@ class CelebrityIndex:
             raise IndexFormatError(f"index at {self.path} is damaged: {error}") from error
         self._check_consistency()
         self.calibration = Calibration.from_dict(self.manifest["calibration"])
-        self._segment_starts = self.celebrities["first_photo"].to_numpy(np.int64)
         self._row_of_celebrity = {
             cid: row for row, cid in enumerate(self.celebrities["celebrity_id"].astype(str))
         }
-        self._gender_of_celebrity = self.celebrities["gender"].to_numpy(dtype=object)
-        self._photo_counts = self.celebrities["photo_count"].to_numpy(np.int64)
-        self._celebrity_of_photo = np.repeat(np.arange(len(self.celebrities)), self._photo_counts)
-        use_compressed = search == "compressed" or (
-            search == "auto" and len(self.photos) >= COMPRESSED_SEARCH_MIN_PHOTOS
-        )
-        self._compressed = _compressed_scan(self.embeddings) if use_compressed else None
+        self.searcher: Searcher = open_searcher(self, search, store)
 
     def _check_consistency(self) -> None:
         photos, celebrities = len(self.photos), len(self.celebrities)
@@ -138,51 +130,11 @@ class CelebrityIndex:
         self, query: np.ndarray, top_k: int = 5, *, gender: str | None = None
     ) -> list[Candidate]:
         """The ``top_k`` celebrities most similar to one unit-length query embedding."""
-        if top_k < 1:
-            raise ValueError(f"top_k must be at least 1, got {top_k}")
-        query = np.asarray(query, dtype=np.float32).reshape(-1)
-        if self._compressed is not None:
-            found = self._search_candidates(query, top_k, gender)
-            if found is not None:
-                return found
-        return self._search_exact(query, top_k, gender)
+        return self.searcher.search(query, top_k, gender=gender)
 
-    def _search_exact(self, query: np.ndarray, top_k: int, gender: str | None) -> list[Candidate]:
-        similarities = self.embeddings @ query
-        per_celebrity = np.maximum.reduceat(similarities, self._segment_starts)
-        if gender is not None:
-            per_celebrity = np.where(self._gender_of_celebrity == gender, per_celebrity, -np.inf)
-        count = min(top_k, int(np.isfinite(per_celebrity).sum()))
-        if count == 0:
-            return []
-        best = np.argpartition(-per_celebrity, count - 1)[:count]
-        best = best[np.argsort(-per_celebrity[best], kind="stable")]
-        candidates = []
-        for row in best:
-            start = self._segment_starts[row]
-            stop = start + self._photo_counts[row]
-            photo_id = int(start + np.argmax(similarities[start:stop]))
-            candidates.append(Candidate(int(row), photo_id, float(per_celebrity[row])))
-        return candidates
-
-    def _search_candidates(
-        self, query: np.ndarray, top_k: int, gender: str | None
-    ) -> list[Candidate] | None:
-        """Compressed scan, exact re-scoring; None when the candidates are too few celebrities."""
-        _, photo_ids = self._compressed.search(query[None], top_k * CANDIDATES_PER_RESULT)
-        photo_ids = photo_ids[0][photo_ids[0] >= 0]
-        photo_ids = np.sort(photo_ids)  # in file order: friendlier to the memory map
-        similarities = self.embeddings[photo_ids] @ query
-        rows = self._celebrity_of_photo[photo_ids]
-        if gender is not None:
-            keep = self._gender_of_celebrity[rows] == gender
-            photo_ids, similarities, rows = photo_ids[keep], similarities[keep], rows[keep]
-        best_first = np.argsort(-similarities, kind="stable")
-        _, first_of_row = np.unique(rows[best_first], return_index=True)
-        if len(first_of_row) < top_k:
-            return None
-        chosen = best_first[np.sort(first_of_row)][:top_k]
-        return [Candidate(int(rows[i]), int(photo_ids[i]), float(similarities[i])) for i in chosen]
+    def close(self) -> None:
+        """Release the searcher (a Milvus connection, the 8-bit scan)."""
+        self.searcher.close()
 
     def thumbnail(self, photo_id: int) -> bytes:
         """The JPEG thumbnail of one photo's face."""
@@ -206,22 +158,6 @@ class CelebrityIndex:
             "photo_year": _optional_int(row["photo_year"]),
             "gender": None if pd.isna(row["gender"]) else str(row["gender"]),
         }
-
-
-def _compressed_scan(embeddings: np.ndarray):
-    """A FAISS 8-bit scalar-quantised copy of the embeddings for fast inner-product scans."""
-    import faiss
-
-    # One thread: a single query's scan is too short to gain from more, and the web server
-    # runs several requests side by side.
-    faiss.omp_set_num_threads(1)
-    scan = faiss.IndexScalarQuantizer(
-        embeddings.shape[1], faiss.ScalarQuantizer.QT_8bit_uniform, faiss.METRIC_INNER_PRODUCT
-    )
-    rows = np.ascontiguousarray(embeddings, dtype=np.float32)
-    scan.train(rows)
-    scan.add(rows)
-    return scan
 
 
 def _optional_int(value: object) -> int | None:
