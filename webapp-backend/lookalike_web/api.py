@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 
 import pandas as pd
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from lookalike import __version__
+from lookalike import __version__, explain, images
+from lookalike import config as paths
 from lookalike.images import ImageError
 from lookalike.match import GENDERS, MAX_TOP_K, Matcher, MatchOptions, NoFaceError
 from lookalike_web.errors import ApiError
@@ -102,6 +104,57 @@ def match() -> Response:
     return response
 
 
+def _explain_photo_id() -> int:
+    raw = request.values.get("photo_id", "").strip()
+    if not raw.isdigit():
+        raise ApiError(
+            400, "bad_parameter", f"photo_id must be the photo_id of a match, not {raw!r}"
+        )
+    photo_id = int(raw)
+    if photo_id >= len(get_matcher().index):
+        raise ApiError(404, "not_found", f"No photo with id {photo_id}.")
+    return photo_id
+
+
+def _explain_box() -> tuple[float, float, float, float] | None:
+    """The optional ``box`` field, "x,y,w,h" as in a match's face, as (x1, y1, x2, y2)."""
+    raw = request.values.get("box", "").strip()
+    if not raw:
+        return None
+    try:
+        x, y, width, height = (float(part) for part in raw.split(","))
+    except ValueError:
+        x = y = width = height = -1.0
+    if not (width > 0 and height > 0 and x > -width and y > -height):
+        raise ApiError(400, "bad_parameter", f"box must be x,y,w,h of a matched face, not {raw!r}")
+    return (x, y, x + width, y + height)
+
+
+@bp.post("/explain")
+def explain_match() -> Response:
+    """Why a match: per-region occlusion sensitivity of the similarity (lookalike.explain)."""
+    started = time.perf_counter()
+    data = _upload_bytes()
+    photo_id, box = _explain_photo_id(), _explain_box()
+    matcher = get_matcher()
+    try:
+        photo = images.load_image(data)
+    except ImageError as error:
+        raise ApiError(IMAGE_ERROR_STATUS.get(error.code, 400), error.code, error.message) from None
+    del data
+    celebrity = images.load_image(matcher.index.thumbnail(photo_id))
+    try:
+        with _matching_guard():
+            result = explain.explain_match(matcher.pipeline, photo, celebrity, box=box)
+    except explain.ExplainError as error:
+        raise ApiError(422, "cannot_explain", str(error)) from None
+    result["photo_id"] = photo_id
+    result["timings_ms"]["request"] = round((time.perf_counter() - started) * 1000.0, 1)
+    response = jsonify(result)
+    response.cache_control.no_store = True  # holds the user's aligned face: keep no copies
+    return response
+
+
 @bp.get("/health")
 def health() -> Response:
     """Liveness plus what is loaded: version, model and index size."""
@@ -111,9 +164,23 @@ def health() -> Response:
             "status": "ok",
             "version": __version__,
             "model": index.manifest.get("model", {}).get("name"),
-            "index": {"photos": len(index), "celebrities": len(index.celebrities)},
+            "index": {
+                "photos": len(index),
+                "celebrities": len(index.celebrities),
+                "demo": _is_demo_gallery(index.manifest),
+            },
         }
     )
+
+
+def _is_demo_gallery(manifest: dict) -> bool:
+    """Whether the index was built from the small bundled demo gallery (``data/sample``)."""
+    source = manifest.get("source") or {}
+    if not source.get("path"):
+        return False
+    path = Path(source["path"])
+    path = path if path.is_absolute() else paths.REPO_ROOT / path
+    return path.resolve() == paths.sample_dir().resolve()
 
 
 @bp.get("/celebrities/<celebrity_id>")

@@ -147,7 +147,12 @@ def test_health_reports_the_loaded_index(client: FlaskClient, app: Flask) -> Non
     assert body["status"] == "ok"
     assert body["version"] == "0.1.0"
     assert body["model"] == index.manifest["model"]["name"]
-    assert body["index"] == {"photos": len(index), "celebrities": len(index.celebrities)}
+    assert body["index"] == {
+        "photos": len(index),
+        "celebrities": len(index.celebrities),
+        # Built from the bundled sample (data/sample, relative or absolute): the demo gallery.
+        "demo": Path(index.manifest["source"]["path"]).parts[-2:] == ("data", "sample"),
+    }
 
 
 def test_celebrity_lists_every_photo(client: FlaskClient, expected_celebrity: str) -> None:
