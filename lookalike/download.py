@@ -205,13 +205,15 @@ def download_file(
     return target
 
 
-def extract_tar(tar_path: Path, dest: Path, *, progress: bool = True) -> Path:
+def extract_tar(tar_path: Path, dest: Path, *, progress: bool = True, resume: bool = False) -> Path:
     """Safely extract ``tar_path`` into ``dest`` and return ``dest``.
 
     Refuses (DownloadError, before anything is written when possible) absolute member paths,
     ``..`` traversal, symlinks or hardlinks resolving outside ``dest``, and device files or
     pipes. A marker file in ``dest`` records a finished extraction of this archive, so running
-    again is a no-op; an interrupted extraction (no marker) is simply redone.
+    again is a no-op; an interrupted extraction (no marker) is simply redone, or with ``resume``
+    continued: regular files already on disk at their full size and modification time (which
+    tarfile sets only after writing a file's last byte) are not written again.
     """
     tar_path = Path(tar_path)
     dest = Path(dest)
@@ -232,13 +234,15 @@ def extract_tar(tar_path: Path, dest: Path, *, progress: bool = True) -> Path:
             # Check every member before writing anything: a hostile archive leaves no trace.
             for member in members:
                 _check_member(member, root)
+            todo = [m for m in members if not (resume and _already_extracted(m, root))]
             with tqdm(
                 total=len(members),
+                initial=len(members) - len(todo),
                 unit="file",
                 desc=f"extract {tar_path.name}",
                 disable=not progress,
             ) as bar:
-                checked = _recheck_while_extracting(members, root, bar)
+                checked = _recheck_while_extracting(todo, root, bar)
                 if _HAS_DATA_FILTER:
                     tar.extractall(root, members=checked, filter="data")
                 else:
@@ -462,6 +466,17 @@ def _check_member(member: tarfile.TarInfo, root: str) -> None:
         base = os.path.join(root, os.path.dirname(name)) if member.issym() else root
         if not _inside(os.path.realpath(os.path.join(base, link)), root):
             raise refuse(f"it is a {kind} to {link!r}, outside {root}")
+
+
+def _already_extracted(member: tarfile.TarInfo, root: str) -> bool:
+    """A regular file member already written in full by an earlier, interrupted extraction."""
+    if not member.isreg():
+        return False
+    try:
+        status = os.lstat(os.path.join(root, member.name))
+    except OSError:
+        return False
+    return status.st_size == member.size and int(status.st_mtime) == int(member.mtime)
 
 
 def _recheck_while_extracting(

@@ -93,15 +93,26 @@ def from_imdb(
     mat_path = crop_root / "imdb.mat"
     if metadata is None:
         metadata = imdb.load_metadata(mat_path)
-    filters = [cleaning.has_face, cleaning.single_face, cleaning.has_name]
-    metadata, _report = cleaning.apply_filters(metadata, filters)
+    metadata, _report = cleaning.apply_filters(metadata, imdb_gallery_filters())
     metadata = metadata[[(crop_root / path).is_file() for path in metadata["full_path"]]]
     if metadata.empty:
         raise ValueError(f"no usable photos listed in {mat_path}")
     metadata = cleaning.drop_conflicting_duplicates(
         cleaning.hash_images(metadata, crop_root, progress=progress)
     )
+    return imdb_photos(metadata, crop_root)
 
+
+def imdb_gallery_filters() -> list:
+    """The filters a gallery applies to IMDB metadata: one confident face, a name."""
+    from lookalike import cleaning
+
+    return [cleaning.has_face, cleaning.single_face, cleaning.has_name]
+
+
+def imdb_photos(metadata: pd.DataFrame, crop_root: str | Path) -> list[GalleryPhoto]:
+    """Gallery photos of cleaned IMDB metadata rows (in their order), under ``crop_root``."""
+    crop_root = Path(crop_root)
     ids_by_name: dict[str, str] = {}
     photos = []
     for row in metadata.itertuples(index=False):

@@ -1,16 +1,20 @@
 """Building a celebrity index from a gallery: batched, with a progress bar, resumable.
 
 Work is done in chunks of photos; each finished chunk is saved under ``<out>/.build/`` at once,
-so an interrupted build picks up at the first missing chunk. The finished index is written by
-``_write_index`` in the format that ``lookalike.index`` documents, and ``.build/`` is removed.
+so an interrupted build picks up at the first missing chunk. Chunks are embedded in this process,
+or by a ``runner`` (``lookalike.ray_build.RayChunkRunner``: a Ray Data actor pool). The finished
+index is written by ``_write_index`` in the format that ``lookalike.index`` documents, and
+``.build/`` is removed.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import shutil
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -87,6 +91,23 @@ def _embed_chunk(pipeline: FacePipeline, photos: list[GalleryPhoto]) -> dict[str
     }
 
 
+# A runner embeds pending chunks, (number, photos), with pipelines it makes from the factory, and
+# yields (number, arrays of ``_embed_chunk``) in any order as each chunk finishes.
+ChunkRunner = Callable[
+    [Callable[[], FacePipeline], list[tuple[int, list[GalleryPhoto]]]],
+    Iterable[tuple[int, dict[str, np.ndarray]]],
+]
+
+
+def embed_in_process(
+    make_pipeline: Callable[[], FacePipeline], pending: list[tuple[int, list[GalleryPhoto]]]
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """The default runner: one pipeline, the chunks in order."""
+    pipeline = make_pipeline() if pending else None
+    for number, chunk in pending:
+        yield number, _embed_chunk(pipeline, chunk)
+
+
 def _most_common_or_none(values: pd.Series) -> str | None:
     return values.mode().iat[0] if values.notna().any() else None
 
@@ -113,6 +134,7 @@ def build_index(
     chunk_size: int = 256,
     progress: bool = True,
     source: dict | None = None,
+    runner: ChunkRunner | None = None,
 ) -> Path:
     """Embed every gallery photo and write a versioned index folder; resumes after interrupts."""
     if not photos:
@@ -122,7 +144,8 @@ def build_index(
     from lookalike import embedder
 
     out = Path(out_dir)
-    pipeline = FacePipeline(model_path)
+    # A factory, so that a runner can build the very same pipeline in other processes.
+    make_pipeline = functools.partial(FacePipeline, model_path)
     model_info = embedder.model_info(model_path)
     work = out / ".build"
     fingerprint = _inputs_fingerprint(photos, model_info["sha256"], chunk_size)
@@ -146,15 +169,17 @@ def build_index(
         desc="index build",
         disable=not progress,
     ) as bar:
-        for number, path in enumerate(chunk_paths):
-            if path.is_file():
-                continue
-            chunk = photos[number * chunk_size : (number + 1) * chunk_size]
-            arrays = _embed_chunk(pipeline, chunk)
+        pending = [
+            (number, photos[number * chunk_size : (number + 1) * chunk_size])
+            for number, path in enumerate(chunk_paths)
+            if not path.is_file()
+        ]
+        for number, arrays in (runner or embed_in_process)(make_pipeline, pending):
+            path = chunk_paths[number]
             partial = path.with_suffix(".tmp.npz")
             np.savez(partial, **arrays)
             partial.replace(path)  # a chunk exists only once it is complete
-            bar.update(len(chunk))
+            bar.update(len(arrays["found"]))
 
     chunks = [np.load(path) for path in chunk_paths]
     _write_index(out, photos, chunks, model_info, source or {})

@@ -62,12 +62,19 @@ def run_validate(args: argparse.Namespace) -> int:
         )
         return 0
     print(f"{path} ({df.attrs['variable']}, {len(df):,} rows)")
-    for key, count in report.items():
-        print(f"  {key:<24} {count:>9,}")
-    print(f"\n  {'filter':<24} {'removed':>9} {'remaining':>10}")
-    for step in steps:
-        print(f"  {step['filter']:<24} {step['removed']:>9,} {step['remaining']:>10,}")
+    print(format_validation(None, report, steps))
     return 0
+
+
+def format_validation(path: object, report: dict, steps: list[dict]) -> str:
+    """The problem counts and filter table of ``lookalike data validate``, as text."""
+    lines = [str(path)] if path is not None else []
+    lines += [f"  {key:<24} {count:>9,}" for key, count in report.items()]
+    lines.append(f"\n  {'filter':<24} {'removed':>9} {'remaining':>10}")
+    lines += [
+        f"  {step['filter']:<24} {step['removed']:>9,} {step['remaining']:>10,}" for step in steps
+    ]
+    return "\n".join(lines)
 
 
 def run_make_fixture(args: argparse.Namespace) -> int:
