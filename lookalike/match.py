@@ -42,11 +42,16 @@ class Matcher:
     """Find the celebrities each face in a photo looks like."""
 
     def __init__(
-        self, index_dir: str | os.PathLike, model_path: str | os.PathLike | None = None
+        self,
+        index_dir: str | os.PathLike,
+        model_path: str | os.PathLike | None = None,
+        *,
+        store: str | None = None,
     ) -> None:
         from lookalike import embedder
 
-        self.index = CelebrityIndex(index_dir)
+        # store: a Milvus URI (lookalike.milvus_store); None searches in this process.
+        self.index = CelebrityIndex(index_dir, store=store)
         self.index.check_model(embedder.model_info(Path(model_path) if model_path else None))
         self.pipeline = FacePipeline(model_path)
 

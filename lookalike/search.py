@@ -21,6 +21,7 @@ Implementations:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -29,6 +30,7 @@ import numpy as np
 if TYPE_CHECKING:
     from lookalike.index import CelebrityIndex
 
+STORE_ENV = "LOOKALIKE_STORE"
 COMPRESSED_SEARCH_MIN_PHOTOS = 50_000
 CANDIDATES_PER_RESULT = 16  # photos re-scored exactly per celebrity asked for
 KINDS = ("auto", "exact", "compressed")
@@ -173,6 +175,11 @@ def compressed_scan(embeddings: np.ndarray):
     scan.train(rows)
     scan.add(rows)
     return scan
+
+
+def default_store() -> str | None:
+    """The store URI of ``$LOOKALIKE_STORE``; None (the default): search in this process."""
+    return os.environ.get(STORE_ENV) or None
 
 
 def open_searcher(index: CelebrityIndex, kind: str = "auto", store: str | None = None) -> Searcher:
