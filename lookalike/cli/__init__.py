@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "lookalike.cli.bench",
     "lookalike.cli.data",
     "lookalike.cli.faces",
+    "lookalike.cli.gallery",
     "lookalike.cli.index",
     "lookalike.cli.model",
     "lookalike.cli.serve",

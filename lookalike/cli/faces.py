@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     match.add_argument("--top-k", type=int, default=5)
     match.add_argument("--gender", choices=["female", "male"], default=None)
     match.add_argument("--json", action="store_true", help="print the API's JSON")
+    match.add_argument(
+        "--store", default=None, help="search a Milvus store (default: $LOOKALIKE_STORE, else here)"
+    )
     match.set_defaults(handler=run_match)
 
 
@@ -51,8 +54,11 @@ def run_embed(args: argparse.Namespace) -> int:
 def run_match(args: argparse.Namespace) -> int:
     from lookalike.images import ImageError
     from lookalike.match import Matcher, MatchOptions, NoFaceError
+    from lookalike.search import default_store
 
-    matcher = Matcher(args.index or config.default_index_dir(), args.model)
+    matcher = Matcher(
+        args.index or config.default_index_dir(), args.model, store=args.store or default_store()
+    )
     try:
         result = matcher.match(args.image, MatchOptions(top_k=args.top_k, gender=args.gender))
     except (ImageError, NoFaceError) as error:

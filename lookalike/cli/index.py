@@ -19,7 +19,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--out", type=Path, required=True, help="index folder to write")
     build.add_argument("--model", type=Path, default=None, help="embedding .keras model")
     build.add_argument("--chunk-size", type=int, default=256, help="photos per resumable chunk")
+    add_ray_arguments(build)
     build.set_defaults(handler=run_index_build)
+
+    push = index_commands.add_parser(
+        "push", help="load an index's vectors into a Milvus store (--store URI)"
+    )
+    push.add_argument("index_dir", type=Path, help="index folder (the source of truth)")
+    push.add_argument(
+        "--store",
+        required=True,
+        help="milvus-lite:///path/faces.db or milvus://host:19530/collection",
+    )
+    push.add_argument(
+        "--index-type",
+        choices=["auto", "FLAT", "HNSW"],
+        default="auto",
+        help="Milvus vector index (auto: FLAT below 50,000 photos, else HNSW)",
+    )
+    push.set_defaults(handler=run_index_push)
 
     evaluate = subparsers.add_parser(
         "evaluate", help="identification and pair accuracy on a folder-per-person set"
@@ -32,6 +50,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=run_evaluate)
 
 
+def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and ``--workers N`` (also used by ``lookalike gallery imdb``)."""
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="embed on Ray Data: local Ray, or the cluster at ADDRESS (needs .[ray])",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="Ray actors (default: one per CPU)"
+    )
+
+
+def chunk_runner(args: argparse.Namespace):
+    """The chunk runner that ``--ray`` asks for, or None for the in-process build."""
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.ray is None:
+        return None
+    from lookalike.ray_build import RayChunkRunner
+
+    return RayChunkRunner(args.ray or None, workers=args.workers)
+
+
+def run_index_push(args: argparse.Namespace) -> int:
+    from lookalike.index import CelebrityIndex
+    from lookalike.milvus_store import push_index
+
+    index = CelebrityIndex(args.index_dir, search="exact")
+    try:
+        recorded = push_index(index, args.store, index_type=args.index_type)
+    finally:
+        index.close()
+    print(
+        f"{args.store}: {recorded['lookalike.photos']} photos of "
+        f"{recorded['lookalike.celebrities']} celebrities (model sha256 "
+        f"{recorded['lookalike.model_sha256'][:12]}…)"
+    )
+    return 0
+
+
 def run_index_build(args: argparse.Namespace) -> int:
     from lookalike import gallery
     from lookalike.index_build import build_index
@@ -42,8 +103,10 @@ def run_index_build(args: argparse.Namespace) -> int:
     else:
         photos = gallery.from_imdb(args.imdb)
         source = {"kind": "imdb", "path": str(args.imdb)}
+    runner = chunk_runner(args)
+    extra = {"runner": runner} if runner is not None else {}
     out = build_index(
-        photos, args.out, model_path=args.model, chunk_size=args.chunk_size, source=source
+        photos, args.out, model_path=args.model, chunk_size=args.chunk_size, source=source, **extra
     )
     manifest = json.loads((out / "index.json").read_text())
     print(

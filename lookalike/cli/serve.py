@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("serve", help="serve the web app and its JSON API")
     serve.add_argument("--index", type=Path, default=None, help="index folder (default: demo)")
     serve.add_argument("--model", type=Path, default=None, help="embedding .keras model")
+    serve.add_argument(
+        "--store", default=None, help="search a Milvus store (default: $LOOKALIKE_STORE, else here)"
+    )
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     serve.add_argument(
@@ -44,6 +47,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise CommandError(f"--threads must be at least 1, got {args.threads}")
     app_config = {"INDEX_DIR": index_dir, "MODEL_PATH": args.model}
+    if args.store:
+        app_config["STORE"] = args.store
 
     if args.dev:
         from lookalike_web import create_app

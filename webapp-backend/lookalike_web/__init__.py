@@ -24,6 +24,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # None: lookalike.config's defaults (models/demo-index, models/dlib-resnet/embedding.keras).
     "INDEX_DIR": None,
     "MODEL_PATH": None,
+    # A Milvus store URI (lookalike.milvus_store); None: $LOOKALIKE_STORE, else search in-process.
+    "STORE": None,
     # Whole-request limit; Flask answers 413 (JSON under /api) above it.
     "MAX_CONTENT_LENGTH": 15_000_000,
     "FRONTEND_DIST": paths.REPO_ROOT / "webapp-frontend" / "dist",
@@ -70,7 +72,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["INDEX_DIR"] = index_dir
 
     started = time.perf_counter()
-    matcher = Matcher(index_dir, app.config["MODEL_PATH"])
+    from lookalike.search import default_store
+
+    matcher = Matcher(
+        index_dir, app.config["MODEL_PATH"], store=app.config["STORE"] or default_store()
+    )
     matcher.warm_up()
     app.extensions["lookalike.matcher"] = matcher
     app.extensions["lookalike.index_tag"] = _index_tag(index_dir)
