@@ -48,6 +48,7 @@ export function App() {
             onOptionsChange={app.setOptions}
             onFile={app.submit}
             celebrities={health?.index.celebrities ?? null}
+            demo={health?.index.demo ?? false}
           />
         )}
         {view.kind === 'busy' && (

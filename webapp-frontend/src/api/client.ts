@@ -1,6 +1,14 @@
-import type { ApiErrorBody, HealthResponse, MatchOptions, MatchResponse } from './types';
+import type {
+  ApiErrorBody,
+  Box,
+  ExplainResponse,
+  HealthResponse,
+  MatchOptions,
+  MatchResponse,
+} from './types';
 
 export const MATCH_URL = '/api/match';
+export const EXPLAIN_URL = '/api/explain';
 export const HEALTH_URL = '/api/health';
 const MATCH_TIMEOUT_MS = 120_000;
 
@@ -150,4 +158,55 @@ export async function fetchHealth(signal?: AbortSignal): Promise<HealthResponse 
   } catch {
     return null;
   }
+}
+
+function isExplainResponse(value: unknown): value is ExplainResponse {
+  if (typeof value !== 'object' || value === null) return false;
+  const { regions, chips, summary } = value as Record<string, unknown>;
+  return (
+    Array.isArray(regions) &&
+    typeof summary === 'string' &&
+    typeof chips === 'object' &&
+    chips !== null &&
+    typeof (chips as Record<string, unknown>).you === 'string' &&
+    typeof (chips as Record<string, unknown>).celebrity === 'string'
+  );
+}
+
+/**
+ * POST the same photo again to /api/explain for one match (the server keeps nothing between
+ * requests). Rejects with an ApiError only.
+ */
+export async function requestExplain(
+  photo: Blob,
+  fileName: string,
+  photoId: number,
+  box: Box,
+  signal?: AbortSignal,
+): Promise<ExplainResponse> {
+  const form = new FormData();
+  form.append('image', photo, fileName);
+  form.append('photo_id', String(photoId));
+  form.append('box', box.join(','));
+  let response: Response;
+  try {
+    response = await fetch(EXPLAIN_URL, {
+      method: 'POST',
+      body: form,
+      signal,
+      headers: { Accept: 'application/json' },
+    });
+  } catch (error) {
+    if (signal?.aborted) throw new ApiError('aborted', 'The request was cancelled.');
+    throw new ApiError('network', NETWORK_MESSAGE, 0, error instanceof Error ? error.name : null);
+  }
+  const text = await response.text().catch(() => '');
+  if (!response.ok) throw errorFromResponse(response.status, text);
+  try {
+    const body: unknown = JSON.parse(text);
+    if (isExplainResponse(body)) return body;
+  } catch {
+    // falls through to the error below
+  }
+  throw new ApiError('bad_response', BAD_RESPONSE_MESSAGE, response.status);
 }

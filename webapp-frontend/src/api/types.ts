@@ -41,7 +41,37 @@ export interface HealthResponse {
   status: string;
   version?: string;
   model?: string;
-  index: { photos: number; celebrities: number };
+  /** `demo`: built from the small bundled gallery (absent from older servers). */
+  index: { photos: number; celebrities: number; demo?: boolean };
+}
+
+export type RegionName = 'eyes' | 'brows' | 'nose' | 'mouth' | 'jaw';
+
+/** A polygon as [x, y] points in fractions (0..1) of a chip's side. */
+export type Polygon = [number, number][];
+
+export interface RegionExplanation {
+  region: RegionName;
+  label: string;
+  /** Mean drop of the cosine similarity when this region is hidden (positive: alike). */
+  contribution: number;
+  /** The drop when it is hidden on the user's face only. */
+  you: number;
+  /** The drop when it is hidden on the celebrity's face only. */
+  celebrity: number;
+  outline: Polygon[];
+}
+
+/** POST /api/explain: why a match (docs/api.md). */
+export interface ExplainResponse {
+  method: string;
+  photo_id: number;
+  similarity: number;
+  summary: string;
+  /** Most alike first. */
+  regions: RegionExplanation[];
+  chips: { size: number; you: string; celebrity: string };
+  timings_ms?: Record<string, number>;
 }
 
 export interface ApiErrorBody {

@@ -2,6 +2,14 @@ import type { HealthResponse } from '../api/types';
 import { plural } from '../lib/format';
 import { LockIcon } from './Icons';
 
+/** The README section that says how to build and serve the full IMDB gallery. */
+export const FULL_GALLERY_SECTION = 'README.md, “The full IMDB gallery”';
+export const FULL_GALLERY_COMMANDS = [
+  'lookalike data download imdb',
+  'lookalike index build --imdb data/imdb --out models/imdb-index',
+  'lookalike serve --index models/imdb-index',
+];
+
 export function gallerySizeText(health: HealthResponse | null | undefined): string {
   if (health === undefined) return 'Checking the gallery…';
   if (health === null) return 'Gallery size unavailable right now';
@@ -9,13 +17,34 @@ export function gallerySizeText(health: HealthResponse | null | undefined): stri
   return `Gallery: ${plural(photos, 'photo')} of ${plural(celebrities, 'celebrity', 'celebrities')}`;
 }
 
+/** When the server runs the small bundled demo: one line on how to get the full IMDB gallery. */
+export function DemoGalleryNote() {
+  return (
+    <details className="gallery-note" data-testid="demo-gallery-note">
+      <summary>
+        This is the small demo gallery. How to use the full IMDB gallery (about 20,000
+        celebrities)
+      </summary>
+      <p>
+        Run these in the project folder (a ~7 GB download), as {FULL_GALLERY_SECTION} explains:
+      </p>
+      <pre>
+        <code>{FULL_GALLERY_COMMANDS.join('\n')}</code>
+      </pre>
+    </details>
+  );
+}
+
 export function Footer({ health }: { health: HealthResponse | null | undefined }) {
   return (
     <footer className="footer">
       <div className="footer__inner">
-        <p className="footer__gallery" data-testid="gallery-size">
-          {gallerySizeText(health)}
-        </p>
+        <div className="footer__gallery-block">
+          <p className="footer__gallery" data-testid="gallery-size">
+            {gallerySizeText(health)}
+          </p>
+          {health?.index.demo && <DemoGalleryNote />}
+        </div>
         <p className="footer__privacy">
           <LockIcon width={16} height={16} /> Photos are processed in memory and never stored.
         </p>

@@ -1,6 +1,16 @@
-import type { Match } from '../api/types';
+import type { Box, ImageSize, Match } from '../api/types';
 import { ageText, similarityText } from '../lib/format';
 import { ScoreBar } from './ScoreBar';
+import { ShareCardButton } from './ShareCardButton';
+import { WhyThisMatch } from './WhyThisMatch';
+
+/** The uploaded photo (in memory) and the face of it that was matched. */
+export interface MatchSource {
+  photo: Blob;
+  fileName: string;
+  box: Box;
+  image: ImageSize;
+}
 
 interface MatchCardProps {
   match: Match;
@@ -9,10 +19,12 @@ interface MatchCardProps {
   faceCrop: string | null;
   /** Alt text of the user's face crop, e.g. "Your face (face 2)". */
   faceAlt: string;
+  /** Where the card and the explanation take the user's face from (null: neither is offered). */
+  source?: MatchSource | null;
 }
 
 /** One look-alike: their photo beside the user's face, name, score, age and raw similarity. */
-export function MatchCard({ match, rank, faceCrop, faceAlt }: MatchCardProps) {
+export function MatchCard({ match, rank, faceCrop, faceAlt, source = null }: MatchCardProps) {
   const age = ageText(match);
   return (
     <li className={`match${rank === 1 ? ' match--best' : ''}`} data-testid="match-card">
@@ -55,6 +67,24 @@ export function MatchCard({ match, rank, faceCrop, faceAlt }: MatchCardProps) {
         )}
         <p className="match__similarity">similarity {similarityText(match.similarity)}</p>
       </div>
+      {source && (
+        <div className="match__more">
+          <div className="match__actions">
+            <ShareCardButton
+              match={match}
+              photo={source.photo}
+              box={source.box}
+              image={source.image}
+            />
+          </div>
+          <WhyThisMatch
+            match={match}
+            photo={source.photo}
+            fileName={source.fileName}
+            box={source.box}
+          />
+        </div>
+      )}
     </li>
   );
 }

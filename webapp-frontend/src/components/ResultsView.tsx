@@ -85,6 +85,12 @@ export function ResultsView(props: ResultsViewProps) {
                 rank={index + 1}
                 faceCrop={crops[selected] ?? null}
                 faceAlt={faceAlt}
+                source={{
+                  photo: photo.blob,
+                  fileName: photo.fileName,
+                  box: face.box,
+                  image: response.image,
+                }}
               />
             ))}
           </ol>

@@ -10,12 +10,16 @@ interface UploadPanelProps {
   onOptionsChange: (options: MatchOptions) => void;
   onFile: (file: File) => void;
   celebrities: number | null;
+  /** The server runs the small bundled demo gallery. */
+  demo?: boolean;
 }
 
 /** The idle screen: what to do, where the photo goes, and the ways to give one. */
-export function UploadPanel({ options, onOptionsChange, onFile, celebrities }: UploadPanelProps) {
+export function UploadPanel(props: UploadPanelProps) {
+  const { options, onOptionsChange, onFile, celebrities, demo = false } = props;
   const [camera, setCamera] = useState(false);
-  const gallery = celebrities ? `${celebrities.toLocaleString('en-US')} celebrities` : 'celebrities';
+  const count = celebrities ? `${celebrities.toLocaleString('en-US')} celebrities` : 'celebrities';
+  const gallery = demo ? `${count} (a small demo gallery)` : count;
 
   return (
     <section className="panel upload" aria-labelledby="upload-title">

@@ -39,3 +39,49 @@ export function stubCanvas() {
     .mockImplementation(() => 'data:image/jpeg;base64,FACE');
   return { context, sizes, toBlob, toDataURL };
 }
+
+export interface DrawnText {
+  text: string;
+  x: number;
+  y: number;
+  font: string;
+  maxWidth: number | undefined;
+}
+
+/**
+ * A 2D context that records what is drawn: images with their source and target rectangles, and
+ * text with its font. `measureText` is 0.6 × the font size per character, like a real sans font.
+ */
+export function recordingContext() {
+  const images: { image: unknown; source: number[]; target: number[] }[] = [];
+  const texts: DrawnText[] = [];
+  const gradient = { addColorStop: vi.fn() };
+  const context = {
+    fillStyle: '' as unknown,
+    font: '10px sans-serif',
+    textAlign: 'start',
+    textBaseline: 'alphabetic',
+    imageSmoothingQuality: 'low',
+    save: vi.fn(),
+    restore: vi.fn(),
+    beginPath: vi.fn(),
+    roundRect: vi.fn(),
+    clip: vi.fn(),
+    fillRect: vi.fn(),
+    createLinearGradient: vi.fn(() => gradient),
+    drawImage: vi.fn((image: unknown, ...numbers: number[]) => {
+      images.push({ image, source: numbers.slice(0, 4), target: numbers.slice(4, 8) });
+    }),
+    fillText: vi.fn((text: string, x: number, y: number, maxWidth?: number) => {
+      texts.push({ text, x, y, font: context.font, maxWidth });
+    }),
+    measureText: vi.fn((text: string) => ({ width: text.length * 0.6 * fontSize(context.font) })),
+  };
+  return { context, images, texts };
+}
+
+/** The pixel size in a CSS font shorthand such as "800 84px Inter". */
+export function fontSize(font: string): number {
+  const found = /(\d+(?:\.\d+)?)px/.exec(font);
+  return found ? Number(found[1]) : 0;
+}

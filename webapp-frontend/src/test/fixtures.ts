@@ -1,5 +1,5 @@
 // Responses shaped exactly like docs/api.md, and a scriptable stand-in for XMLHttpRequest.
-import type { HealthResponse, Match, MatchResponse } from '../api/types';
+import type { ExplainResponse, HealthResponse, Match, MatchResponse } from '../api/types';
 
 export function match(overrides: Partial<Match> = {}): Match {
   return {
@@ -154,3 +154,32 @@ export class FakeXHR {
     return this.body?.get(name) ?? null;
   }
 }
+
+const square = (x: number, y: number, side: number): [number, number][] => [
+  [x, y],
+  [x + side, y],
+  [x + side, y + side],
+  [x, y + side],
+];
+
+/** POST /api/explain's answer for ONE_FACE's best match: eyes and nose most alike. */
+export const EXPLANATION: ExplainResponse = {
+  method: 'occlusion',
+  photo_id: 1234,
+  similarity: 0.604,
+  summary: 'Eyes and nose look most alike.',
+  regions: [
+    { region: 'eyes', label: 'Eyes', contribution: 0.031, you: 0.029, celebrity: 0.033,
+      outline: [square(0.2, 0.25, 0.15), square(0.6, 0.25, 0.15)] },
+    { region: 'nose', label: 'Nose', contribution: 0.02, you: 0.018, celebrity: 0.022,
+      outline: [square(0.42, 0.4, 0.16)] },
+    { region: 'mouth', label: 'Mouth', contribution: 0.008, you: 0.01, celebrity: 0.006,
+      outline: [square(0.35, 0.68, 0.3)] },
+    { region: 'brows', label: 'Eyebrows', contribution: 0.001, you: 0.002, celebrity: 0.0,
+      outline: [square(0.2, 0.15, 0.15), square(0.6, 0.15, 0.15)] },
+    { region: 'jaw', label: 'Jaw and face shape', contribution: -0.012, you: -0.01, celebrity: -0.014,
+      outline: [square(0.1, 0.8, 0.8)] },
+  ],
+  chips: { size: 150, you: 'data:image/jpeg;base64,WU9V', celebrity: 'data:image/jpeg;base64,Q0VMRUI=' },
+  timings_ms: { detect_align: 120, embed: 40, total: 161, request: 170 },
+};
