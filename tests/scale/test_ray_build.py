@@ -1,0 +1,57 @@
+"""The index build on Ray Data (local Ray, an actor pool with fractional CPUs): the same index
+as the in-process build, and the same resume after an interruption."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lookalike import gallery, index_build
+
+pytest.importorskip("ray.data")
+
+CHUNK = 6
+
+
+@pytest.mark.slow
+def test_ray_build_resumes_and_writes_the_in_process_index(
+    sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from lookalike.ray_build import RayChunkRunner
+
+    photos = gallery.from_imdb(sample_dir, progress=False)[:30]
+    reference = index_build.build_index(photos, tmp_path / "in-process", chunk_size=CHUNK)
+
+    # An in-process build interrupted after two chunks...
+    real_embed_chunk = index_build._embed_chunk
+    calls: list[int] = []
+
+    def interrupted_after_two(pipeline, chunk):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(len(chunk))
+        return real_embed_chunk(pipeline, chunk)
+
+    monkeypatch.setattr(index_build, "_embed_chunk", interrupted_after_two)
+    out = tmp_path / "ray"
+    with pytest.raises(KeyboardInterrupt):
+        index_build.build_index(photos, out, chunk_size=CHUNK, progress=False)
+    monkeypatch.undo()
+
+    # ... is finished on Ray: only the missing chunks go to the actors.
+    runner = RayChunkRunner(workers=2)
+    sent: list[int] = []
+
+    def recording(make_pipeline, pending):
+        sent.extend(number for number, _ in pending)
+        yield from runner(make_pipeline, pending)
+
+    index_build.build_index(photos, out, chunk_size=CHUNK, progress=False, runner=recording)
+    assert sorted(sent) == [2, 3, 4]
+    assert runner.stats["workers"] == 2 and runner.stats["cpus_per_actor"] < 1
+    for name in ("embeddings.npy", "centroids.npy", "thumbnail_offsets.npy"):
+        np.testing.assert_array_equal(np.load(reference / name), np.load(out / name))
+    assert (reference / "photos.csv").read_text() == (out / "photos.csv").read_text()
+    assert (reference / "thumbnails.bin").read_bytes() == (out / "thumbnails.bin").read_bytes()
