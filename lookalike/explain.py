@@ -43,6 +43,8 @@ REGION_LABELS = {
     "mouth": "Mouth",
     "jaw": "Jaw and face shape",
 }
+# Shorter names for the summary line ("Face shape and nose look most alike.").
+SUMMARY_NAMES = {"jaw": "face shape", "brows": "eyebrows"}
 # Softening of the painted region's edge, as a fraction of the distance between the eyes.
 FEATHER = 0.08
 # Below this contribution (cosine units) a region is not called "alike" in the summary.
@@ -197,7 +199,7 @@ def summary_text(regions: Sequence[RegionScore]) -> str:
     notable = [score for score in regions if score.contribution >= NOTABLE_CONTRIBUTION][:2]
     if not notable:
         return "No single part of the face stands out: the likeness is spread over the face."
-    names = [score.label.lower() for score in notable]
+    names = [SUMMARY_NAMES.get(score.region, score.label.lower()) for score in notable]
     names[0] = names[0][0].upper() + names[0][1:]
     plural = len(names) > 1 or notable[0].region in ("eyes", "brows")
     verb = "look" if plural else "looks"
@@ -232,6 +234,16 @@ def box_overlap(a: Sequence[float], b: Sequence[float]) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def thumbnail_face_box(side: int) -> tuple[float, float, float, float]:
+    """Where the face sits in an index thumbnail of ``side`` px: centred, 1 / (1 + 2·margin) of
+    it (``lookalike.index_build.face_thumbnail``)."""
+    from lookalike.index_build import THUMBNAIL_MARGIN
+
+    face = side / (1 + 2 * THUMBNAIL_MARGIN)
+    start = (side - face) / 2
+    return (start, start, start + face, start + face)
+
+
 def face_at_box(faces: Sequence[DetectedFace], box: Sequence[float] | None) -> DetectedFace | None:
     """The face whose box best overlaps ``box`` (x1, y1, x2, y2); the largest when no box."""
     if not faces:
@@ -242,9 +254,16 @@ def face_at_box(faces: Sequence[DetectedFace], box: Sequence[float] | None) -> D
     return best if box_overlap(best.box, box) >= MIN_BOX_OVERLAP else None
 
 
+def detect(pipeline: ChipPipeline, image: np.ndarray) -> list[DetectedFace]:
+    """Every face of ``image``, found the way the pipeline finds them for matching."""
+    detector = getattr(pipeline, "detector", None)  # pipelines that choose their detector
+    options = {"detector": detector} if detector else {}
+    return detection.detect_faces(image, min_confidence=pipeline.min_confidence, **options)
+
+
 def chip_of(pipeline: ChipPipeline, image: np.ndarray, box: Sequence[float] | None) -> np.ndarray:
     """The aligned chip of the face at ``box`` (x1, y1, x2, y2) in ``image``, or the largest."""
-    faces = detection.detect_faces(image, min_confidence=pipeline.min_confidence)
+    faces = detect(pipeline, image)
     face = face_at_box(faces, box)
     if face is None:
         raise ExplainError(
@@ -281,10 +300,14 @@ def explain_match(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     you_chip = chip_of(pipeline, photo, box)
-    try:
-        celebrity_chip = chip_of(pipeline, celebrity_photo, None)
-    except ExplainError:
-        raise ExplainError("The celebrity's photo has no face we can explain.") from None
+    # The thumbnail is centred on the indexed face; another face at its edge is not the one.
+    celebrity_faces = detect(pipeline, celebrity_photo)
+    celebrity_face = face_at_box(
+        celebrity_faces, thumbnail_face_box(max(celebrity_photo.shape[:2]))
+    ) or face_at_box(celebrity_faces, None)
+    if celebrity_face is None:
+        raise ExplainError("The celebrity's photo has no face we can explain.")
+    celebrity_chip = pipeline.align(celebrity_photo, [celebrity_face])[0]
     timings["detect_align"] = (time.perf_counter() - started) * 1000.0
     embed_started = time.perf_counter()
     explanation = explain_chips(pipeline, you_chip, celebrity_chip)

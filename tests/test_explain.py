@@ -118,7 +118,8 @@ def test_the_shared_region_explains_the_likeness(template: np.ndarray, size: int
     assert top.region == shared
     assert top.you > 0 and top.celebrity > 0
     assert top.contribution > 2 * max(score.contribution for score in result.regions[1:])
-    assert result.summary.startswith(explain.REGION_LABELS[shared])
+    named = explain.SUMMARY_NAMES.get(shared, explain.REGION_LABELS[shared].lower())
+    assert result.summary.lower().startswith(named)
 
 
 def test_identical_chips_lose_likeness_wherever_hidden() -> None:
@@ -156,7 +157,8 @@ def score(region: str, contribution: float) -> explain.RegionScore:
     ("regions", "text"),
     [
         ([score("eyes", 0.03), score("nose", 0.02)], "Eyes and nose look most alike."),
-        ([score("jaw", 0.03), score("mouth", 0.001)], "Jaw and face shape looks most alike."),
+        ([score("jaw", 0.03), score("mouth", 0.001)], "Face shape looks most alike."),
+        ([score("jaw", 0.03), score("nose", 0.02)], "Face shape and nose look most alike."),
         ([score("brows", 0.03), score("mouth", -0.01)], "Eyebrows look most alike."),
         ([score("mouth", 0.001), score("nose", -0.002)], "No single part of the face stands out"),
     ],
@@ -191,3 +193,9 @@ def test_face_at_box_picks_the_overlapping_face() -> None:
     assert explain.face_at_box([big, small], (600, 600, 700, 700)) is None
     assert explain.face_at_box([], (0, 0, 10, 10)) is None
     assert explain.box_overlap((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
+
+
+def test_the_thumbnail_face_box_is_the_centred_face() -> None:
+    x1, y1, x2, y2 = explain.thumbnail_face_box(180)
+    assert (x2 - x1, y2 - y1) == pytest.approx((100.0, 100.0))
+    assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx((90.0, 90.0))

@@ -19,7 +19,9 @@ BENCHMARKS = {
     "embedder": "bench_embedder.py",
     "quality": "bench_quality.py",
     "search": "bench_search.py",
+    "scale": "bench_scale.py",
     "api": "bench_api.py",
+    "explain": "bench_explain.py",
 }
 
 
