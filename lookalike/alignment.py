@@ -1,6 +1,8 @@
-"""Cut aligned face chips: a similarity transform from MTCNN's 5 landmarks to a fixed template.
+"""Cut aligned face chips: a similarity transform from 5 detected landmarks to a model's template.
 
-The embedding network expects 150×150 RGB chips framed like dlib's
+Each embedding model names its chip size and template in its ``model.json``: the standard
+ArcFace 112×112 template for SFace and ArcFace-MBF (:data:`ARCFACE_TEMPLATE_112`), and for the
+dlib port 150×150 chips framed like dlib's
 ``get_face_chip(size=150, padding=0.25)``. dlib frames chips from its own 5-point predictor;
 we only have MTCNN's points, so :data:`LANDMARK_TEMPLATE` says where MTCNN's points fall, on
 average, in dlib's chips (fitted by ``benchmarks/fit_alignment_template.py``). Sampling follows
@@ -18,6 +20,7 @@ import numpy as np
 from lookalike.detection import DetectedFace
 
 CHIP_SIZE = 150
+DLIB_CHIP_SIZE = CHIP_SIZE
 
 # Mean position of MTCNN's landmarks (left eye, right eye, nose, mouth left, mouth right;
 # "left" = image-left) inside dlib's get_face_chip(size=150, padding=0.25) chips, fitted by
@@ -36,15 +39,50 @@ LANDMARK_TEMPLATE = np.array(
     dtype=np.float32,
 )
 LANDMARK_TEMPLATE.setflags(write=False)
+DLIB_TEMPLATE_150 = tuple((float(x), float(y)) for x, y in LANDMARK_TEMPLATE)
+
+# The standard 112×112 ArcFace template (InsightFace), used by SFace and ArcFace-MBF.
+ARCFACE_TEMPLATE_112 = (
+    (38.2946, 51.6963),
+    (73.5318, 51.5014),
+    (56.0252, 71.7366),
+    (41.5493, 92.3655),
+    (70.7299, 92.2041),
+)
 
 
 class AlignmentError(ValueError):
     """Landmarks that cannot define a chip (wrong shape, not finite, or all in one place)."""
 
 
-def chip_transform(landmarks: np.ndarray, *, size: int = CHIP_SIZE) -> np.ndarray:
+def template_for(size: int, template: np.ndarray | Sequence | None = None) -> np.ndarray:
+    """The 5×2 landmark template in chip pixels: ``template`` as given, or dlib's scaled to size."""
+    if template is None:
+        return LANDMARK_TEMPLATE.astype(np.float64) * (size / CHIP_SIZE)
+    points = np.asarray(template, dtype=np.float64)
+    if points.shape != (5, 2) or not np.all(np.isfinite(points)):
+        raise AlignmentError(f"a landmark template must be 5×2 finite numbers, got {points.shape}")
+    return points
+
+
+def model_template(info: dict, size: int) -> np.ndarray:
+    """The template a model was made for (its ``model.json`` ``alignment``), else dlib's."""
+    recorded = (info.get("alignment") or {}) if isinstance(info, dict) else {}
+    if isinstance(recorded, dict) and recorded.get("template") is not None:
+        if int(recorded.get("chip_size", size)) != size:
+            raise AlignmentError(
+                f"model.json describes {recorded.get('chip_size')}-px chips, the model takes {size}"
+            )
+        return template_for(size, recorded["template"])
+    return template_for(size)
+
+
+def chip_transform(
+    landmarks: np.ndarray, *, size: int = CHIP_SIZE, template: np.ndarray | None = None
+) -> np.ndarray:
     """The 2×3 similarity matrix (rotation, uniform scale, shift) taking image pixels to chip
     pixels that best fits ``landmarks`` (5×2, image pixels) onto the template (least squares).
+    ``template`` is in chip pixels (default: dlib's, scaled to ``size``).
     """
     points = np.asarray(landmarks, dtype=np.float64)
     if points.shape != (5, 2):
@@ -55,7 +93,7 @@ def chip_transform(landmarks: np.ndarray, *, size: int = CHIP_SIZE) -> np.ndarra
         raise AlignmentError(f"size must be a positive number of pixels, got {size}")
     if np.ptp(points, axis=0).max() < 1e-3:
         raise AlignmentError("the 5 landmarks coincide; they cannot define a face chip")
-    target = LANDMARK_TEMPLATE.astype(np.float64) * (size / CHIP_SIZE)
+    target = template_for(size, template)
     # A threshold far beyond any chip keeps all 5 points as inliers, so the Levenberg-Marquardt
     # refinement ends at the plain least-squares fit (no random RANSAC subset wins).
     matrix, _ = cv2.estimateAffinePartial2D(
@@ -104,16 +142,26 @@ def warp_chip(image: np.ndarray, matrix: np.ndarray, *, size: int = CHIP_SIZE) -
     )
 
 
-def align_face(image: np.ndarray, landmarks: np.ndarray, *, size: int = CHIP_SIZE) -> np.ndarray:
+def align_face(
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    size: int = CHIP_SIZE,
+    template: np.ndarray | None = None,
+) -> np.ndarray:
     """The size×size×3 uint8 chip of the face with these 5 landmarks (image pixels)."""
-    return warp_chip(image, chip_transform(landmarks, size=size), size=size)
+    return warp_chip(image, chip_transform(landmarks, size=size, template=template), size=size)
 
 
 def align_faces(
-    image: np.ndarray, faces: Sequence[DetectedFace], *, size: int = CHIP_SIZE
+    image: np.ndarray,
+    faces: Sequence[DetectedFace],
+    *,
+    size: int = CHIP_SIZE,
+    template: np.ndarray | None = None,
 ) -> np.ndarray:
     """Chips of all ``faces`` of one image, stacked as (N, size, size, 3) uint8 (N may be 0)."""
     chips = np.zeros((len(faces), size, size, 3), np.uint8)
     for index, face in enumerate(faces):
-        chips[index] = align_face(image, face.landmarks, size=size)
+        chips[index] = align_face(image, face.landmarks, size=size, template=template)
     return chips

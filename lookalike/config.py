@@ -11,6 +11,9 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_NAME = "sface"
+MODEL_FILE_NAME = "embedding.keras"
+MODEL_INFO_NAME = "model.json"
 
 
 def _from_env(variable: str, default: Path) -> Path:
@@ -53,9 +56,28 @@ def pretrained_weights_dir() -> Path:
     return models_dir() / "pretrained" / "node_modules" / "@vladmandic" / "face-api" / "model"
 
 
+def model_path(name: str) -> Path:
+    """Where the registered model ``name`` is installed: ``models/<name>/embedding.keras``."""
+    return models_dir() / name / MODEL_FILE_NAME
+
+
+def resolve_model_path(model: str | os.PathLike | None = None) -> Path:
+    """A model given as a registered name (``sface``), a ``.keras`` path, or None (default).
+
+    The default is ``$LOOKALIKE_MODEL`` (a name or a path), else ``sface``. A bare word without
+    a path separator or suffix is a name; anything else is a path.
+    """
+    if model is None or str(model) == "":
+        model = os.environ.get("LOOKALIKE_MODEL") or DEFAULT_MODEL_NAME
+    text = str(model)
+    if os.sep not in text and "/" not in text and not Path(text).suffix:
+        return model_path(text)
+    return Path(text).expanduser()
+
+
 def default_model_path() -> Path:
-    """The default embedding model, exported as a Keras file."""
-    return _from_env("LOOKALIKE_MODEL", models_dir() / "dlib-resnet" / "embedding.keras")
+    """The default embedding model (``$LOOKALIKE_MODEL`` or the registered ``sface``)."""
+    return resolve_model_path(None)
 
 
 def default_index_dir() -> Path:

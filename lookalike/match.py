@@ -6,13 +6,16 @@ safe to share between threads (the models are only called, never changed).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
+from lookalike import detection
 from lookalike.index import CelebrityIndex
 from lookalike.pipeline import FacePipeline
+
+logger = logging.getLogger(__name__)
 
 MAX_TOP_K = 20
 MAX_FACES = 20  # faces matched per photo; more are counted but not matched
@@ -47,13 +50,29 @@ class Matcher:
         model_path: str | os.PathLike | None = None,
         *,
         store: str | None = None,
+        detector: str | None = None,
     ) -> None:
+        """``model_path``: a registered name or ``.keras`` path (default: the index's own
+        model when installed, else the default). ``detector``: default the index's own."""
         from lookalike import embedder
 
         # store: a Milvus URI (lookalike.milvus_store); None searches in this process.
         self.index = CelebrityIndex(index_dir, store=store)
-        self.index.check_model(embedder.model_info(Path(model_path) if model_path else None))
-        self.pipeline = FacePipeline(model_path)
+        if model_path is None and not os.environ.get("LOOKALIKE_MODEL"):
+            model_path = self.index.registered_model_name()  # the index's own model, if any
+        self.index.check_model(embedder.model_info(model_path))
+        built_with = (self.index.manifest.get("detector") or {}).get("name")
+        if detector is None:
+            detector = built_with or detection.DEFAULT_DETECTOR
+        elif built_with and detector != built_with:
+            # Embeddings stay comparable; alignment differs slightly (measured in the README).
+            logger.warning(
+                "index %s was built with the %s detector; matching with %s",
+                index_dir,
+                built_with,
+                detector,
+            )
+        self.pipeline = FacePipeline(model_path, detector=detector)
 
     def warm_up(self) -> None:
         """Run every model once so that the first real request is not the slow one."""

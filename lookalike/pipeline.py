@@ -10,11 +10,10 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from lookalike import alignment, detection, images
+from lookalike import alignment, config, detection, images
 from lookalike.detection import DetectedFace
 
 
@@ -54,19 +53,36 @@ class FacePipeline:
 
     def __init__(
         self,
-        model_path: str | os.PathLike | None = None,
+        model: str | os.PathLike | None = None,
         *,
-        min_confidence: float = 0.9,
-        flip_average: bool = True,
-        batch_size: int = 64,
+        detector: str = detection.DEFAULT_DETECTOR,
+        min_confidence: float | None = None,
+        subject_rule: str = detection.DEFAULT_SUBJECT_RULE,
+        flip_average: bool | None = None,
+        batch_size: int = 16,
     ) -> None:
+        """``model``: a registered name (``sface``), a ``.keras`` path, or None for the default.
+
+        The chip size and landmark template come from the model (its ``model.json``), and so
+        does ``flip_average`` unless given. ``detector`` is ``yunet`` or ``mtcnn``, with its own
+        default score threshold unless ``min_confidence`` is given; ``subject_rule`` picks the
+        face a gallery photo is about (:func:`lookalike.detection.choose_subject`).
+        """
+        self.detector = detection.check_detector(detector)
+        if subject_rule not in detection.SUBJECT_RULES:
+            raise ValueError(f"unknown subject rule {subject_rule!r}")
+        self.subject_rule = subject_rule
         from lookalike import embedder  # TensorFlow import deferred until a pipeline is built
 
-        self.model_path = Path(model_path) if model_path else None
+        self.model_path = config.resolve_model_path(model)
         self.model = embedder.load_embedding_model(self.model_path)
-        self.min_confidence = min_confidence
+        self.model_info = embedder.model_info(self.model_path)
+        self.min_confidence = detection._checked_confidence(min_confidence, detector)
+        if flip_average is None:
+            flip_average = bool(self.model_info.get("flip_average", True))
         self.flip_average = flip_average
         self.batch_size = batch_size
+        self._template = alignment.model_template(self.model_info, self.chip_size)
 
     @property
     def embedding_size(self) -> int:
@@ -80,14 +96,14 @@ class FacePipeline:
     @property
     def template(self) -> np.ndarray:
         """Where the 5 landmarks (eyes, nose, mouth corners; image-left first) sit in a chip."""
-        return alignment.LANDMARK_TEMPLATE * (self.chip_size / alignment.CHIP_SIZE)
+        return self._template.copy()
 
     def align(self, image: np.ndarray, faces: Sequence[DetectedFace]) -> np.ndarray:
         """The model's aligned chips (N, chip, chip, 3) uint8 RGB for ``faces`` of ``image``."""
-        return alignment.align_faces(image, faces, size=self.chip_size)
+        return alignment.align_faces(image, faces, size=self.chip_size, template=self._template)
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
-        """Unit-length embeddings (N, D) of aligned 150×150 RGB chips."""
+        """Unit-length embeddings (N, D) of aligned RGB chips of the model's size."""
         from lookalike import embedder
 
         if len(chips) == 0:
@@ -106,7 +122,11 @@ class FacePipeline:
         """
         timer = timer or StageTimer()
         started = time.perf_counter()
-        detected = detection.detect_faces(image, min_confidence=self.min_confidence)
+        detected = detection.detect_faces(
+            image, detector=self.detector, min_confidence=self.min_confidence
+        )
+        if self.detector == "yunet":
+            detected = detection.keep_confident(detected)
         kept = detected[:max_faces] if max_faces is not None else detected
         started = timer.add("detect", started)
         chips = self.align(image, kept)
@@ -136,10 +156,16 @@ class FacePipeline:
         None where unknown), the face at that box is used instead of the largest one. Photos
         without a face get a zero row. Returns (embeddings N×D, found N, faces).
         """
-        chosen = subject_faces(photos, boxes, min_confidence=self.min_confidence)
+        chosen = subject_faces(
+            photos,
+            boxes,
+            detector=self.detector,
+            min_confidence=self.min_confidence,
+            rule=self.subject_rule,
+        )
         found = np.array([face is not None for face in chosen], dtype=bool)
         chips = [
-            alignment.align_face(photo, face.landmarks)
+            self.align(photo, [face])[0]
             for photo, face in zip(photos, chosen, strict=True)
             if face is not None
         ]
@@ -182,12 +208,14 @@ def subject_faces(
     photos: Sequence[np.ndarray],
     boxes: Sequence[Sequence[float] | None] | None = None,
     *,
-    min_confidence: float = 0.9,
+    detector: str = detection.DEFAULT_DETECTOR,
+    min_confidence: float | None = None,
+    rule: str = detection.DEFAULT_SUBJECT_RULE,
 ) -> list[DetectedFace | None]:
-    """The face each photo is about: the one at its known box, else the largest detected one.
+    """The face each photo is about: the one at its known box, else by ``rule`` among all.
 
     ``boxes`` holds a known (x1, y1, x2, y2) per photo or None where unknown. With a known box
-    only MTCNN's last stage runs (it refines the box and gives the landmarks), which is an order
+    the detector only refines it (MTCNN's last stage, or YuNet on the crop around it), an order
     of magnitude faster than full detection. None where no face is found.
     """
     if boxes is None:
@@ -199,14 +227,16 @@ def subject_faces(
     unknown = [index for index, box in enumerate(boxes) if box is None]
     if known:
         refined = detection.landmarks_in_boxes(
-            [photos[index] for index in known], [boxes[index] for index in known]
+            [photos[index] for index in known],
+            [boxes[index] for index in known],
+            detector=detector,
         )
         for index, face in zip(known, refined, strict=True):
             chosen[index] = face
     if unknown:
         per_photo = detection.detect_faces_batch(
-            [photos[index] for index in unknown], min_confidence=min_confidence
+            [photos[index] for index in unknown], detector=detector, min_confidence=min_confidence
         )
         for index, faces in zip(unknown, per_photo, strict=True):
-            chosen[index] = faces[0] if faces else None
+            chosen[index] = detection.choose_subject(faces, photos[index].shape, rule)
     return chosen

@@ -17,13 +17,11 @@ evaluates and predicts, and writes to ``models/<name>-<model>/``:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 import warnings
 from importlib import resources
@@ -505,21 +503,6 @@ def _headline(report: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _save_atomically(model: keras.Model, path: Path) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".keras", dir=path.parent)
-    os.close(handle)
-    try:
-        keras.saving.save_model(model, temporary)
-        os.replace(temporary, path)  # a reader never sees half a model
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _export(
     classifier: keras.Model,
     embedding_model: keras.Model,
@@ -529,10 +512,9 @@ def _export(
     out: Path,
 ) -> None:
     embedding_path = out / "embedding.keras"
-    _save_atomically(embedding_model, embedding_path)
     # Build the optimizer's slots so the saved file reloads without a variable-count mismatch.
     classifier.optimizer.build(classifier.trainable_variables)
-    _save_atomically(classifier, out / "classifier.keras")
+    embedder.save_keras_atomically(classifier, out / "classifier.keras", reproducible=False)
     classes = [
         {"index": i, "id": cid, "name": data.names[cid]} for i, cid in enumerate(data.classes)
     ]
@@ -545,11 +527,9 @@ def _export(
         if settings.model == "scratch"
         else f"{embedder.SOURCE_PACKAGE} face ResNet"
     )
-    # The same fields as embedder.convert_pretrained writes, so indexes record this model too.
+    # The same fields as the registered models' model.json, so indexes record this model too.
     info = {
         "name": settings.run_name,
-        "file": embedding_path.name,
-        "sha256": _sha256(embedding_path),
         "architecture": f"{settings.model} CNN ({model_settings.head} head), trained by lookalike",
         "source": {
             "trained_from": trained_from,
@@ -557,7 +537,7 @@ def _export(
             "config": settings.to_dict(),
         },
         "input": {"shape": [models.CHIP_SIZE] * 2 + [3], "dtype": "float32", "color": "RGB"},
-        "alignment": "dlib get_face_chip(size=150, padding=0.25) from 5 landmarks",
+        "alignment": embedder.dlib_alignment_record(),
         "preprocessing": {
             "inside_model": True,
             "resize_to": model_settings.image_size,
@@ -567,12 +547,10 @@ def _export(
         },
         "embedding_size": model_settings.embedding_size,
         "output": "L2-normalised embedding (layer 'embedding')",
-        "keras_version": keras.__version__,
+        "flip_average": True,
         "heldout": metrics.get("heldout"),
     }
-    embedder.model_info_path(embedding_path).write_text(
-        json.dumps(info, indent=2) + "\n", encoding="utf-8"
-    )
+    embedder.save_embedding_model(embedding_model, embedding_path, info)
     plot_history(out / "history.csv", out, fine_tune_from=metrics["fine_tune_from_epoch"])
 
 
@@ -607,9 +585,10 @@ def plot_history(
 
 def _comparison_model(location: str | os.PathLike) -> keras.Model:
     if str(location) != "pretrained":
-        return embedder.load_embedding_model(Path(location))
-    if config.default_model_path().is_file():
-        return embedder.load_embedding_model()  # the converted model the index uses
+        return embedder.load_embedding_model(location)
+    # "pretrained" is the network the trained models start from: the dlib port (150-px chips).
+    if config.model_path("dlib-resnet").is_file():
+        return embedder.load_embedding_model("dlib-resnet")
     return models.pretrained_model()  # same network, built from the weights package
 
 

@@ -25,6 +25,40 @@ class CommandError(Exception):
     """A user-facing failure: printed as one line, exit status 2, no traceback."""
 
 
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """``--model NAME|PATH``: a registered model (``lookalike model list``) or a ``.keras`` file."""
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME|PATH",
+        help="embedding model: a registered name (see `lookalike model list`) or a .keras file "
+        "(default: $LOOKALIKE_MODEL, else the index's own model, else sface)",
+    )
+
+
+def add_detector_argument(parser: argparse.ArgumentParser, *, for_index: bool = False) -> None:
+    """``--detector yunet|mtcnn`` (and, building embeddings, ``--min-score``).
+
+    With ``for_index`` (match, serve) the default is the detector the index was built with.
+    """
+    from lookalike.detection import DEFAULT_DETECTOR, DETECTORS
+
+    default_text = "the index's own" if for_index else DEFAULT_DETECTOR
+    parser.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=None if for_index else DEFAULT_DETECTOR,
+        help=f"face detector (default: {default_text}; mtcnn finds smaller faces, ~8× slower)",
+    )
+    if not for_index:
+        parser.add_argument(
+            "--min-score",
+            type=float,
+            default=None,
+            help="the detector's score threshold, 0-1 (default: yunet 0.6, mtcnn 0.9)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lookalike", description="Celebrity look-alike pipeline: data, faces, models, index."

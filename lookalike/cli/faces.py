@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike import config
+from lookalike.cli import add_detector_argument, add_model_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,14 +18,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     embed.add_argument("--images-dir", type=Path, required=True)
     embed.add_argument("--out", type=Path, required=True, help="output .npz file")
-    embed.add_argument("--model", type=Path, default=None, help="embedding .keras model")
+    add_model_argument(embed)
+    add_detector_argument(embed)
     embed.add_argument("--batch-size", type=int, default=32)
     embed.set_defaults(handler=run_embed)
 
     match = subparsers.add_parser("match", help="the celebrities each face in a photo looks like")
     match.add_argument("image", type=Path)
     match.add_argument("--index", type=Path, default=None, help="index folder (default: demo)")
-    match.add_argument("--model", type=Path, default=None)
+    add_model_argument(match)
+    add_detector_argument(match, for_index=True)
     match.add_argument("--top-k", type=int, default=5)
     match.add_argument("--gender", choices=["female", "male"], default=None)
     match.add_argument("--json", action="store_true", help="print the API's JSON")
@@ -39,7 +42,7 @@ def run_embed(args: argparse.Namespace) -> int:
     from lookalike.pipeline import FacePipeline, embed_image_files
 
     relative_paths = list_images(args.images_dir)
-    pipeline = FacePipeline(args.model)
+    pipeline = FacePipeline(args.model, detector=args.detector, min_confidence=args.min_score)
     embeddings, found = embed_image_files(
         pipeline, [args.images_dir / path for path in relative_paths], batch_size=args.batch_size
     )
@@ -57,7 +60,10 @@ def run_match(args: argparse.Namespace) -> int:
     from lookalike.search import default_store
 
     matcher = Matcher(
-        args.index or config.default_index_dir(), args.model, store=args.store or default_store()
+        args.index or config.default_index_dir(),
+        args.model,
+        store=args.store or default_store(),
+        detector=args.detector,
     )
     try:
         result = matcher.match(args.image, MatchOptions(top_k=args.top_k, gender=args.gender))

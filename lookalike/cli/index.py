@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.cli import add_detector_argument, add_model_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     index = subparsers.add_parser("index", help="build the celebrity index")
@@ -17,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--images-dir", type=Path, help="a folder per person")
     source.add_argument("--imdb", type=Path, help="an IMDB-layout dataset (imdb_crop/imdb.mat)")
     build.add_argument("--out", type=Path, required=True, help="index folder to write")
-    build.add_argument("--model", type=Path, default=None, help="embedding .keras model")
+    add_model_argument(build)
     build.add_argument("--chunk-size", type=int, default=256, help="photos per resumable chunk")
+    add_detector_argument(build)
     add_ray_arguments(build)
     build.set_defaults(handler=run_index_build)
 
@@ -44,8 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("protocol", choices=["identification", "pairs", "all"])
     evaluate.add_argument("--images-dir", type=Path, required=True)
-    evaluate.add_argument("--model", type=Path, default=None)
+    add_model_argument(evaluate)
     evaluate.add_argument("--out", type=Path, default=None, help="folder for report.json + plots")
+    add_detector_argument(evaluate)
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=run_evaluate)
 
@@ -106,7 +110,14 @@ def run_index_build(args: argparse.Namespace) -> int:
     runner = chunk_runner(args)
     extra = {"runner": runner} if runner is not None else {}
     out = build_index(
-        photos, args.out, model_path=args.model, chunk_size=args.chunk_size, source=source, **extra
+        photos,
+        args.out,
+        model_path=args.model,
+        chunk_size=args.chunk_size,
+        source=source,
+        detector=args.detector,
+        min_confidence=args.min_score,
+        **extra,
     )
     manifest = json.loads((out / "index.json").read_text())
     print(
@@ -121,7 +132,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from lookalike.pipeline import FacePipeline, embed_image_files
 
     photos = gallery.from_folders(args.images_dir)
-    pipeline = FacePipeline(args.model)
+    pipeline = FacePipeline(args.model, detector=args.detector, min_confidence=args.min_score)
     embeddings, found = embed_image_files(pipeline, [photo.path for photo in photos])
     data = evaluation.LabelledEmbeddings(
         paths=[str(photo.path) for photo in photos],

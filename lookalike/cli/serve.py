@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lookalike import config
-from lookalike.cli import CommandError
+from lookalike.cli import CommandError, add_detector_argument, add_model_argument
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -25,7 +25,8 @@ WORKER_TIMEOUT_S = 120
 def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("serve", help="serve the web app and its JSON API")
     serve.add_argument("--index", type=Path, default=None, help="index folder (default: demo)")
-    serve.add_argument("--model", type=Path, default=None, help="embedding .keras model")
+    add_model_argument(serve)
+    add_detector_argument(serve, for_index=True)
     serve.add_argument(
         "--store", default=None, help="search a Milvus store (default: $LOOKALIKE_STORE, else here)"
     )
@@ -42,11 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     index_dir = args.index or config.default_index_dir()
-    model_path = args.model or config.default_model_path()
+    model_path = config.resolve_model_path(args.model) if args.model else None
     _check_inputs(index_dir, model_path)
     if args.threads < 1:
         raise CommandError(f"--threads must be at least 1, got {args.threads}")
-    app_config = {"INDEX_DIR": index_dir, "MODEL_PATH": args.model}
+    app_config = {"INDEX_DIR": index_dir, "MODEL_PATH": args.model, "DETECTOR": args.detector}
     if args.store:
         app_config["STORE"] = args.store
 
@@ -77,17 +78,17 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_inputs(index_dir: Path, model_path: Path) -> None:
+def _check_inputs(index_dir: Path, model_path: Path | None) -> None:
     # Fail here with a hint rather than as a worker that keeps failing to boot.
     if not (Path(index_dir) / "index.json").is_file():
         raise CommandError(
             f"no index at {index_dir}: build the demo one with `make setup` (or `lookalike index "
             "build --imdb data/sample --out models/demo-index`), or pass --index DIR"
         )
-    if not Path(model_path).is_file():
+    if model_path is not None and not Path(model_path).is_file():
         raise CommandError(
-            f"no embedding model at {model_path}: create it with `make setup` (or `lookalike "
-            "model convert-pretrained`), or pass --model PATH"
+            f"no embedding model at {model_path}: install it with `lookalike model install "
+            f"{Path(model_path).parent.name}` (see `lookalike model list`), or pass --model"
         )
 
 

@@ -24,6 +24,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # None: lookalike.config's defaults (models/demo-index, models/dlib-resnet/embedding.keras).
     "INDEX_DIR": None,
     "MODEL_PATH": None,
+    # "yunet" or "mtcnn"; None: the detector the index was built with.
+    "DETECTOR": None,
     # A Milvus store URI (lookalike.milvus_store); None: $LOOKALIKE_STORE, else search in-process.
     "STORE": None,
     # Whole-request limit; Flask answers 413 (JSON under /api) above it.
@@ -75,7 +77,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from lookalike.search import default_store
 
     matcher = Matcher(
-        index_dir, app.config["MODEL_PATH"], store=app.config["STORE"] or default_store()
+        index_dir,
+        app.config["MODEL_PATH"],
+        store=app.config["STORE"] or default_store(),
+        detector=app.config["DETECTOR"],
     )
     matcher.warm_up()
     app.extensions["lookalike.matcher"] = matcher
