@@ -2,9 +2,10 @@
 "why this match" (the server's per-region explanation for a real photo), the demo-gallery note,
 and axe-core accessibility checks of these parts. Real server, real build, Debian's Chromium.
 
-Writes to test-results/: card.png (the downloaded card), explanation-desktop.png and
-explanation-phone.png (the explained match card at 1280 and 390 px), card-phone.png (the card
-shown at a phone's width) and axe-*.json (axe-core's results).
+Writes to test-results/: card.png (the downloaded card), card-phone.png (the card shown at a
+phone's width), explanation-desktop.png and explanation-phone.png (the explained best match at
+1280 and 390 px), explanation-runner-up-desktop.png (the second match explained) and axe-*.json
+(axe-core's results).
 """
 
 from __future__ import annotations
@@ -162,6 +163,16 @@ def test_why_this_match_lists_the_regions_for_a_real_photo(results_page: Page) -
     page.keyboard.press("Enter")
     expect(first.get_by_test_id("explanation")).to_have_count(0)
     expect(first.get_by_role("button", name="Why this match?")).to_be_focused()
+
+    # A real look-alike (another person): the runner-up's explanation, for the record.
+    second = page.get_by_test_id("match-card").nth(1)
+    second.get_by_role("button", name="Why this match?").click()
+    expect(second.get_by_test_id("explanation-region")).to_have_count(5, timeout=60_000)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="explanation"] img')]
+                   .every((img) => img.complete && img.naturalWidth > 0)"""
+    )
+    second.screenshot(path=str(RESULTS / "explanation-runner-up-desktop.png"))
 
 
 def test_demo_gallery_note_and_start_page_accessibility(browser: Browser, live_server_url: str):
