@@ -194,6 +194,12 @@ def explain_chips(
     return Explanation(similarity=similarity, regions=scores)
 
 
+def warm_up(pipeline: ChipPipeline) -> None:
+    """Run the model once on a batch of an explanation's size, so the first "why" is not slow."""
+    size = pipeline.chip_size
+    pipeline.embed_chips(np.zeros((2 + 2 * len(REGIONS), size, size, 3), np.uint8))
+
+
 def summary_text(regions: Sequence[RegionScore]) -> str:
     """The summary line, e.g. "Eyes and nose look most alike." (regions most alike first)."""
     notable = [score for score in regions if score.contribution >= NOTABLE_CONTRIBUTION][:2]

@@ -17,6 +17,7 @@ from flask import Flask, Request
 from flask_cors import CORS
 
 from lookalike import config as paths
+from lookalike import explain
 from lookalike.match import Matcher
 from lookalike_web import api, errors, frontend
 
@@ -83,6 +84,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         detector=app.config["DETECTOR"],
     )
     matcher.warm_up()
+    explain.warm_up(matcher.pipeline)  # the "why this match" batch has its own shape
     app.extensions["lookalike.matcher"] = matcher
     app.extensions["lookalike.index_tag"] = _index_tag(index_dir)
     app.extensions["lookalike.match_lock"] = (
