@@ -185,7 +185,7 @@ def test_demo_gallery_note_and_start_page_accessibility(browser: Browser, live_s
         expect(note).to_have_count(0)
     else:
         note.get_by_text("How to use the full IMDB gallery").click()
-        expect(note).to_contain_text("lookalike index build --imdb data/imdb")
+        expect(note).to_contain_text("make run INDEX=models/imdb-index")
         expect(note).to_contain_text("The full IMDB gallery")
     violations = run_axe(page, "start")
     page.close()

@@ -11,9 +11,9 @@ describe('Footer', () => {
     expect(screen.getByTestId('gallery-size')).toHaveTextContent('Gallery: 312 photos of 104 celebrities');
     const note = screen.getByTestId('demo-gallery-note');
     expect(note).toHaveTextContent('This is the small demo gallery.');
-    expect(screen.getByText(/lookalike index build --imdb data\/imdb/)).not.toBeVisible();
+    expect(screen.getByText(/make run INDEX=models\/imdb-index/)).not.toBeVisible();
     await user.click(screen.getByText(/How to use the full IMDB gallery/));
-    expect(screen.getByText(/lookalike index build --imdb data\/imdb/)).toBeVisible();
+    expect(screen.getByText(/make run INDEX=models\/imdb-index/)).toBeVisible();
     expect(note).toHaveTextContent('README.md, “The full IMDB gallery”');
   });
 

@@ -4,11 +4,7 @@ import { LockIcon } from './Icons';
 
 /** The README section that says how to build and serve the full IMDB gallery. */
 export const FULL_GALLERY_SECTION = 'README.md, “The full IMDB gallery”';
-export const FULL_GALLERY_COMMANDS = [
-  'lookalike data download imdb',
-  'lookalike index build --imdb data/imdb --out models/imdb-index',
-  'lookalike serve --index models/imdb-index',
-];
+export const FULL_GALLERY_COMMANDS = ['make imdb', 'make run INDEX=models/imdb-index'];
 
 export function gallerySizeText(health: HealthResponse | null | undefined): string {
   if (health === undefined) return 'Checking the gallery…';

@@ -71,7 +71,7 @@ export function ResultsView(props: ResultsViewProps) {
         id={panelId}
         role={several ? 'tabpanel' : undefined}
         tabIndex={several ? 0 : undefined}
-        aria-labelledby={several ? faceTabId(idPrefix, selected) : 'matches-title'}
+        aria-labelledby={several ? faceTabId(idPrefix, selected) : undefined}
       >
         <h2 id="matches-title" className="results__matches-title">
           {several ? `Matches for face ${selected + 1}` : 'Closest matches'}
