@@ -378,11 +378,14 @@ def model_info_path(model_path: Path) -> Path:
 
 
 def _missing_model_message(path: Path) -> str:
+    from lookalike.model_registry import REGISTRY
+
     name = path.parent.name
-    return (
-        f"no embedding model at {path}; install it with `lookalike model install {name}` "
-        "(`lookalike model list` shows the registered models; `make setup` installs the default)"
-    )
+    if name in REGISTRY and config.model_path(name).resolve() == path.resolve():
+        how = f"install it with `lookalike model install {name}`"
+    else:
+        how = "pass a registered model name (`lookalike model list`) or a .keras file"
+    return f"no embedding model at {path}; {how} (`make setup` installs the default)"
 
 
 _SHA256_CACHE: dict[tuple[str, int, int], str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +15,11 @@ from PIL import Image
 from lookalike import detection
 from lookalike.detection import DetectedFace, DetectionInputError
 from lookalike.images import load_image
+
+# These tests pin MTCNN's behaviour (the reference detector, and the one the dlib template was
+# fitted to); YuNet, the default, has its own tests in test_yunet.py.
+mtcnn_faces = functools.partial(detection.detect_faces, detector="mtcnn")
+mtcnn_faces_batch = functools.partial(detection.detect_faces_batch, detector="mtcnn")
 
 
 def landscape(height: int = 360, width: int = 540, seed: int = 0) -> np.ndarray:
@@ -43,7 +49,7 @@ def box_distance(a: DetectedFace, b: DetectedFace) -> float:
 
 
 def test_finds_both_faces_with_landmarks_in_order(two_people: np.ndarray) -> None:
-    faces = detection.detect_faces(two_people)
+    faces = mtcnn_faces(two_people)
     assert len(faces) == 2
     assert faces[0].area >= faces[1].area
     for face in faces:
@@ -61,14 +67,14 @@ def test_finds_both_faces_with_landmarks_in_order(two_people: np.ndarray) -> Non
 
 
 def test_no_face_in_a_landscape() -> None:
-    assert detection.detect_faces(landscape()) == []
-    assert detection.detect_faces(np.zeros((8, 8, 3), np.uint8)) == []  # below MTCNN's 12 px
+    assert mtcnn_faces(landscape()) == []
+    assert mtcnn_faces(np.zeros((8, 8, 3), np.uint8)) == []  # below MTCNN's 12 px
 
 
 def test_downscaled_detection_maps_back_to_original_pixels(two_people: np.ndarray) -> None:
     big = cv2.resize(two_people, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
-    native = detection.detect_faces(two_people, max_side=None)
-    shrunk = detection.detect_faces(big, max_side=800)  # detection runs on ≈ two_people
+    native = mtcnn_faces(two_people, max_side=None)
+    shrunk = mtcnn_faces(big, max_side=800)  # detection runs on ≈ two_people
     assert len(shrunk) == len(native) == 2
     for small, large in zip(native, shrunk, strict=True):
         # Same face, in the big photo's pixels: twice the native coordinates (pixel centres).
@@ -81,12 +87,12 @@ def test_batch_matches_single_calls_and_keeps_order(
     face: np.ndarray, two_people: np.ndarray
 ) -> None:
     blank = np.zeros((500, 500, 3), np.uint8)  # no face, and larger than the others
-    batch = detection.detect_faces_batch([blank, face, two_people, blank[:5]])
+    batch = mtcnn_faces_batch([blank, face, two_people, blank[:5]])
     assert [len(found) for found in batch] == [0, 1, 2, 0]
     for found, image in zip(batch[1:3], [face, two_people], strict=True):
-        for batched, single in zip(found, detection.detect_faces(image), strict=True):
+        for batched, single in zip(found, mtcnn_faces(image), strict=True):
             assert box_distance(batched, single) < 8  # padding shifts the pyramid a little
-    assert detection.detect_faces_batch([]) == []
+    assert mtcnn_faces_batch([]) == []
 
 
 def test_exif_rotated_photo_gives_the_same_face(assets: Path, face: np.ndarray) -> None:
@@ -95,14 +101,14 @@ def test_exif_rotated_photo_gives_the_same_face(assets: Path, face: np.ndarray) 
     stored = Image.fromarray(np.ascontiguousarray(np.rot90(face, -1)))
     buffer = io.BytesIO()
     stored.save(buffer, "JPEG", quality=95, exif=exif)
-    upright_faces = detection.detect_faces(face)
-    rotated_faces = detection.detect_faces(load_image(buffer.getvalue()))
+    upright_faces = mtcnn_faces(face)
+    rotated_faces = mtcnn_faces(load_image(buffer.getvalue()))
     assert len(upright_faces) == len(rotated_faces) == 1
     assert box_distance(upright_faces[0], rotated_faces[0]) < 4
 
 
 def test_landmarks_in_a_known_box(face: np.ndarray) -> None:
-    (full,) = detection.detect_faces(face)
+    (full,) = mtcnn_faces(face)
     eyes = np.linalg.norm(full.landmarks[1] - full.landmarks[0])
     x1, y1, x2, y2 = full.box
     loose = (x1 - 0.1 * full.width, y1 - 0.05 * full.height, x2 + 0.1 * full.width, y2)
@@ -131,7 +137,7 @@ def test_one_detector_shared_by_threads(monkeypatch: pytest.MonkeyPatch) -> None
 )
 def test_rejects_arrays_that_are_not_rgb_uint8(bad: np.ndarray) -> None:
     with pytest.raises(DetectionInputError):
-        detection.detect_faces(bad)
+        mtcnn_faces(bad)
 
 
 @pytest.mark.parametrize("box", [(10, 10, 5, 40), (0, 0, 10), (0, 0, np.nan, 10)])
@@ -150,9 +156,9 @@ GROUP_FACES = {"kit_with_rose.jpg": 2, "obama_and_biden.jpg": 3, "two_people.jpg
 def test_group_photos_give_every_face(shared_data: Path, name: str) -> None:
     path = shared_data / "face_recognition_examples" / "_multi_face_unlabelled" / name
     image = load_image(path)
-    faces = detection.detect_faces(image, min_confidence=0.8)
+    faces = mtcnn_faces(image, min_confidence=0.8)
     assert len(faces) == GROUP_FACES[name]
     # The girl, looking down, scores 0.88 at the default 640 px (0.99 at 800 px and at full size),
     # so the 0.9 default keeps one face fewer there: a measured borderline, see bench_detection.
-    confident = detection.detect_faces(image)
+    confident = mtcnn_faces(image)
     assert len(confident) >= GROUP_FACES[name] - 1

@@ -210,8 +210,11 @@ def test_model_json_describes_the_file(converted_path: Path, tmp_path: Path):
     assert recorded["source"]["version"] == "1.7.15"
     assert recorded["input"]["shape"] == [150, 150, 3]
     assert recorded["embedding_size"] == 128
+    assert recorded["license"]["commercial_use"] is True
+    assert recorded["alignment"]["chip_size"] == 150 and len(recorded["alignment"]["template"]) == 5
     info = embedder.model_info(converted_path)
-    assert info == recorded and len(info["sha256"]) == 64
+    # Outside models/<name>/ a model has no registered name.
+    assert info == {**recorded, "registry_name": None} and len(info["sha256"]) == 64
     # A copy under another name is not what model.json describes: name, file and digest only.
     copy = tmp_path / "copy.keras"
     shutil.copy(converted_path, copy)
@@ -219,6 +222,7 @@ def test_model_json_describes_the_file(converted_path: Path, tmp_path: Path):
         "name": "copy",
         "file": "copy.keras",
         "sha256": recorded["sha256"],
+        "registry_name": None,
     }
 
 
@@ -242,11 +246,14 @@ def test_conversion_is_reproducible(weights_dir: Path, converted_path: Path, tmp
     assert ids and max(int(value) for value in ids) < 100
 
 
-def test_missing_model_tells_how_to_create_it(tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match="lookalike model convert-pretrained"):
+def test_missing_model_tells_how_to_create_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with pytest.raises(FileNotFoundError, match="registered model name"):
         embedder.load_embedding_model(tmp_path / "absent.keras")
-    with pytest.raises(FileNotFoundError, match="convert-pretrained"):
+    with pytest.raises(FileNotFoundError, match="a .keras file"):
         embedder.model_info(tmp_path / "absent.keras")
+    monkeypatch.setenv("LOOKALIKE_MODELS_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="lookalike model install arcface-mbf"):
+        embedder.load_embedding_model("arcface-mbf")
 
 
 def test_cli_convert_pretrained(weights_dir: Path, tmp_path: Path, capsys):

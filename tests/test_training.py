@@ -6,6 +6,7 @@ sample ``data/sample`` when present, otherwise a few lfw-dev people (skipped wit
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,9 @@ def test_exported_embedding_model_reloads(tiny_run: training.TrainingResult) -> 
     assert info["file"] == "embedding.keras"
     assert info["embedding_size"] == size
     assert info["input"]["shape"] == [150, 150, 3]
-    assert info["sha256"] == training._sha256(path)
+    assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert path.stat().st_mode & 0o777 == 0o644  # an ordinary shared file, like every model
+    assert info["alignment"]["chip_size"] == 150  # trained on dlib-framed chips
 
 
 def test_classifier_reloads_and_predicts(tiny_run: training.TrainingResult) -> None:

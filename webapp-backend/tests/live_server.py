@@ -41,8 +41,7 @@ def ensure_test_index(cache_dir: Path) -> tuple[Path, Path | None]:
 
     Uses the demo index (``config.default_index_dir()``) when it exists. Otherwise builds one in
     ``cache_dir`` (reused on later runs while the photos and the model stay the same), from
-    ``data/sample`` when present, else from a small folder-per-person copy of LFW. A missing
-    default model is converted from the pretrained weights into ``cache_dir`` as well.
+    ``data/sample`` when present, else from a small folder-per-person copy of LFW.
     """
     from lookalike import embedder, gallery
     from lookalike.index_build import build_index
@@ -53,9 +52,8 @@ def ensure_test_index(cache_dir: Path) -> tuple[Path, Path | None]:
     cache_dir = Path(cache_dir)
     model_path = config.default_model_path()
     if not model_path.is_file():
-        model_path = cache_dir / "model" / "embedding.keras"
-        if not model_path.is_file():
-            embedder.convert_pretrained(out_path=model_path)
+        # Installed by `make setup`; a test run without it is a broken set-up, not a skip.
+        raise RuntimeError(f"no default model at {model_path}: run `make setup` first")
 
     sample = config.sample_dir()
     if (sample / "imdb_crop" / "imdb.mat").is_file():
