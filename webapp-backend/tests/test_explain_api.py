@@ -182,3 +182,25 @@ def test_photo_without_a_face_cannot_be_explained(client: FlaskClient) -> None:
 )
 def test_demo_gallery_is_the_bundled_sample(source: dict, demo: bool) -> None:
     assert _is_demo_gallery({"source": source}) is demo
+
+
+def test_each_face_of_a_group_photo_is_explained_at_its_box(
+    client: FlaskClient, group_photo: Path
+) -> None:
+    data = group_photo.read_bytes()
+    matched = post(client, "/api/match", data, top_k="1")
+    assert matched.status_code == 200
+    faces = matched.get_json()["faces"]
+    assert len(faces) >= 2
+    photo_id = str(faces[0]["matches"][0]["photo_id"])  # one celebrity, two different faces
+    answers = [
+        post(client, "/api/explain", data, photo_id=photo_id, box=box_field(face)).get_json()
+        for face in faces[:2]
+    ]
+    you = [decode_data_url(answer["chips"]["you"]) for answer in answers]
+    celebrity = [answer["chips"]["celebrity"] for answer in answers]
+    assert celebrity[0] == celebrity[1]
+    # The two faces are different people: their chips differ, and so do their similarities.
+    difference = np.abs(np.asarray(you[0], float) - np.asarray(you[1], float)).mean()
+    assert difference > 20
+    assert answers[0]["similarity"] != answers[1]["similarity"]
