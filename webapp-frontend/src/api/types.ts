@@ -41,6 +41,10 @@ export interface HealthResponse {
   status: string;
   version?: string;
   model?: string;
+  model_title?: string;
+  /** The weights' licence; the footer shows `summary` when commercial use is not allowed. */
+  model_license?: { name: string; commercial_use: boolean; summary: string };
+  detector?: string;
   /** `demo`: built from the small bundled gallery (absent from older servers). */
   index: { photos: number; celebrities: number; demo?: boolean };
 }

@@ -28,4 +28,16 @@ describe('Footer', () => {
     rerender(<Footer health={HEALTH} />);
     expect(screen.queryByTestId('demo-gallery-note')).toBeNull();
   });
+
+  it('says what the model\'s licence forbids when its weights are not for commercial use', () => {
+    const license = { name: 'non-commercial', commercial_use: false, summary: 'Research only.' };
+    const { rerender } = render(
+      <Footer health={{ ...HEALTH, model: 'arcface-mbf', model_title: 'ArcFace-MBF', model_license: license }} />,
+    );
+    expect(screen.getByTestId('model-license')).toHaveTextContent(
+      'Model: ArcFace-MBF (non-commercial). Research only.',
+    );
+    rerender(<Footer health={{ ...HEALTH, model_license: { ...license, commercial_use: true } }} />);
+    expect(screen.queryByTestId('model-license')).toBeNull();
+  });
 });

@@ -40,6 +40,12 @@ export function Footer({ health }: { health: HealthResponse | null | undefined }
             {gallerySizeText(health)}
           </p>
           {health?.index.demo && <DemoGalleryNote />}
+          {health?.model_license && !health.model_license.commercial_use && (
+            <p className="footer__license" data-testid="model-license">
+              Model: {health.model_title ?? health.model} ({health.model_license.name}).{' '}
+              {health.model_license.summary}
+            </p>
+          )}
         </div>
         <p className="footer__privacy">
           <LockIcon width={16} height={16} /> Photos are processed in memory and never stored.
