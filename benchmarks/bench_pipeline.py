@@ -2,13 +2,14 @@
 
 Single photo: a ~1-megapixel selfie (``tests/assets/face.jpg`` upscaled to 1152×864 and
 re-encoded as JPEG, in memory), decoded → detected → aligned → embedded, p50 over repeats, for
-our pipeline (``FacePipeline``: MTCNN at 640 px, template chip, Keras ResNet, flip-averaged) and
-for dlib's (HOG detector, 5-point chip, dlib ResNet) in the same run.
+the product's pipeline with each detector (``FacePipeline``: YuNet or MTCNN at 640 px, the
+default model's template chip and network, flip-averaged; runs interleaved so that load on the
+machine hits both alike) and for dlib's (HOG detector, 5-point chip, dlib ResNet), same run.
 
 Batched: photos/s and faces/s of ``FacePipeline.largest_face_embeddings`` over a folder of
 250×250 photos (default: the first 256 photos of ../shared/data/lfw-dev, else the sample's crops).
 
-    python benchmarks/bench_pipeline.py [--repeats 30] [--batch 32]
+    python benchmarks/bench_pipeline.py [--repeats 30] [--batch 32] [--model NAME]
 """
 
 from __future__ import annotations
@@ -32,16 +33,22 @@ def selfie_bytes() -> bytes:
     return buffer.getvalue()
 
 
-def ours_single(pipeline: FacePipeline, data: bytes, repeats: int) -> dict[str, float]:
-    runs = []
+def ours_single(
+    pipelines: dict[str, FacePipeline], data: bytes, repeats: int
+) -> dict[str, dict[str, float]]:
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in pipelines}
     for _ in range(repeats):
-        started = time.perf_counter()
-        photo = pipeline.faces_in_file(data)
-        total = (time.perf_counter() - started) * 1000
-        if not photo.faces:
-            raise SystemExit("our pipeline found no face in the selfie")
-        runs.append({**photo.timer.milliseconds, "total": total})
-    return {stage: float(np.median([run[stage] for run in runs])) for stage in runs[0]}
+        for name, pipeline in pipelines.items():  # interleaved
+            started = time.perf_counter()
+            photo = pipeline.faces_in_file(data)
+            total = (time.perf_counter() - started) * 1000
+            if not photo.faces:
+                raise SystemExit(f"the {name} pipeline found no face in the selfie")
+            runs[name].append({**photo.timer.milliseconds, "total": total})
+    return {
+        name: {stage: float(np.median([run[stage] for run in done])) for stage in done[0]}
+        for name, done in runs.items()
+    }
 
 
 def dlib_single(data: bytes, repeats: int) -> dict[str, float]:
@@ -100,25 +107,34 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--photos", type=int, default=256)
+    parser.add_argument("--model", default=None, help="registered name or .keras path")
     args = parser.parse_args()
 
     data = selfie_bytes()
-    pipeline = FacePipeline()
-    pipeline.faces_in_file(data)  # builds and warms every model
-    ours = ours_single(pipeline, data, args.repeats)
+    pipelines = {
+        detector: FacePipeline(args.model, detector=detector) for detector in ("yunet", "mtcnn")
+    }
+    for pipeline in pipelines.values():
+        pipeline.faces_in_file(data)  # builds and warms every model
+    ours = ours_single(pipelines, data, args.repeats)
     try:
         reference = dlib_single(data, max(3, args.repeats // 5))
     except ImportError:
         reference = None
         print("dlib is not installed (requirements-reference.txt): reference column left out")
 
+    model = pipelines["yunet"].model_path.parent.name
     stages = ["decode", "detect", "align", "embed", "total"]
-    print(f"1-megapixel selfie ({len(data) // 1000} kB JPEG), p50 ms per stage:")
-    print(f"{'stage':<10}{'ours':>10}{'dlib':>10}")
+    print(f"1-megapixel selfie ({len(data) // 1000} kB JPEG), {model}, p50 ms per stage:")
+    print(f"{'stage':<10}{'yunet':>10}{'mtcnn':>10}{'dlib':>10}")
     for stage in stages:
         dlib_ms = f"{reference[stage]:10.1f}" if reference else f"{'-':>10}"
-        print(f"{stage:<10}{ours[stage]:10.1f}{dlib_ms}")
-    batched(pipeline, args.batch, args.photos)
+        print(f"{stage:<10}{ours['yunet'][stage]:10.1f}{ours['mtcnn'][stage]:10.1f}{dlib_ms}")
+    ratio = ours["mtcnn"]["total"] / ours["yunet"]["total"]
+    print(f"end to end, mtcnn ÷ yunet: {ratio:.1f}×")
+    for detector, pipeline in pipelines.items():
+        print(f"[{detector}]", end=" ")
+        batched(pipeline, args.batch, args.photos)
 
 
 if __name__ == "__main__":

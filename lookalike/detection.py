@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,10 +157,15 @@ def detect_faces_batch(
     min_confidence = _checked_confidence(min_confidence, check_detector(detector))
     shrunk = [downscale(_checked(image, index), max_side) for index, image in enumerate(images)]
     if detector == "yunet":
-        return [
-            _yunet_faces(small, scale, image, min_confidence)
-            for (small, scale), image in zip(shrunk, images, strict=True)
-        ]
+        # OpenCV releases the GIL: a few threads (one YuNet object each) keep both cores busy.
+        def run(pair: tuple[tuple[np.ndarray, float], np.ndarray]) -> list[DetectedFace]:
+            (small, scale), image = pair
+            return _yunet_faces(small, scale, image, min_confidence)
+
+        pairs = list(zip(shrunk, images, strict=True))
+        if len(pairs) < 2:
+            return [run(pair) for pair in pairs]
+        return list(_yunet_pool().map(run, pairs))
     results: list[list[DetectedFace]] = [[] for _ in images]
     # Tiny images have no pyramid level MTCNN can run on: they simply hold no face.
     usable = [i for i, (small, _) in enumerate(shrunk) if min(small.shape[:2]) >= 12]
@@ -175,6 +181,19 @@ def detect_faces_batch(
     for faces in results:
         faces.sort(key=lambda face: face.area, reverse=True)
     return results
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _yunet_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _detector_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="yunet"
+            )
+    return _pool
 
 
 def _yunet_faces(

@@ -172,9 +172,9 @@ def test_model_names_and_paths_resolve(tmp_path: Path, monkeypatch: pytest.Monke
 def test_each_model_matches_a_held_out_photo(
     model: str, sample_people, tmp_path: Path
 ) -> None:
+    from lookalike.gallery import GalleryPhoto
     from lookalike.index import CelebrityIndex, IndexFormatError
     from lookalike.index_build import build_index
-    from lookalike.gallery import GalleryPhoto
     from lookalike.match import Matcher
 
     if not config.model_path(model).is_file():
@@ -194,6 +194,15 @@ def test_each_model_matches_a_held_out_photo(
     manifest = json.loads((index_dir / "index.json").read_text())
     assert manifest["embedding_size"] == model_registry.REGISTRY[model].embedding_size
     assert manifest["model"]["registry_name"] == model
+
+    # The web API says which licence the served weights carry (the page shows it when limiting).
+    from lookalike_web import create_app
+
+    app = create_app({"INDEX_DIR": index_dir, "MODEL_PATH": model, "TESTING": True})
+    health = app.test_client().get("/api/health").get_json()
+    licence = model_registry.REGISTRY[model].licence
+    assert health["model_license"]["commercial_use"] is licence.commercial_use
+    assert health["model_license"]["name"] == licence.name
 
     other = "dlib-resnet" if model != "dlib-resnet" else "sface"
     with pytest.raises(IndexFormatError, match="rebuild the index"):

@@ -157,13 +157,24 @@ def explain_match() -> Response:
 
 @bp.get("/health")
 def health() -> Response:
-    """Liveness plus what is loaded: version, model and index size."""
-    index = get_matcher().index
+    """Liveness plus what is loaded: version, model (with its licence), detector, index size."""
+    matcher = get_matcher()
+    index = matcher.index
+    model = matcher.pipeline.model_info
+    license_ = model.get("license") or {}
     return jsonify(
         {
             "status": "ok",
             "version": __version__,
             "model": index.manifest.get("model", {}).get("name"),
+            "model_title": model.get("title") or model.get("name"),
+            # Shown by the page when the weights' licence limits what people may do with it.
+            "model_license": {
+                "name": license_.get("name", "unknown"),
+                "commercial_use": bool(license_.get("commercial_use", False)),
+                "summary": license_.get("summary", ""),
+            },
+            "detector": matcher.pipeline.detector,
             "index": {
                 "photos": len(index),
                 "celebrities": len(index.celebrities),

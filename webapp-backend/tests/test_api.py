@@ -147,6 +147,10 @@ def test_health_reports_the_loaded_index(client: FlaskClient, app: Flask) -> Non
     assert body["status"] == "ok"
     assert body["version"] == "0.1.0"
     assert body["model"] == index.manifest["model"]["name"]
+    # The default model's weights are Apache-2.0: nothing limits what people do with it.
+    assert body["model_license"]["name"] == "Apache-2.0"
+    assert body["model_license"]["commercial_use"] is True
+    assert body["detector"] in ("yunet", "mtcnn")
     assert body["index"] == {
         "photos": len(index),
         "celebrities": len(index.celebrities),
