@@ -39,7 +39,7 @@ run: setup serve
 test: setup setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	cd webapp-frontend && npm test
+	cd webapp-frontend && npm run lint && npm test
 	$(BIN)/python -m pytest
 
 setup: $(PY_STAMP) $(MODEL) $(YUNET) $(FRONTEND_DIST) $(DEMO_INDEX)
@@ -110,6 +110,7 @@ $(CHROMIUM):
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	cd webapp-frontend && npm run lint
 
 format:
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .

@@ -80,7 +80,7 @@ def test_fake_camera_capture_finds_matches(
         assert violations == [], axe_report(violations)
 
         page.get_by_role("button", name="Capture").click()
-        expect(page.get_by_role("img", name="The photo you just took")).to_be_visible()
+        expect(page.get_by_role("img", name="Your selfie, just taken")).to_be_visible()
         page.get_by_role("button", name="Use this photo").click()
 
         cards = page.get_by_test_id("match-card")

@@ -54,7 +54,7 @@ describe('CameraCapture', () => {
     await user.click(await screen.findByRole('button', { name: 'Capture' }));
     expect(canvas.sizes).toEqual([{ width: 640, height: 480 }]);
     expect(track.stop).toHaveBeenCalled(); // the camera is off while the shot is reviewed
-    expect(screen.getByRole('img', { name: 'The photo you just took' })).toBeInTheDocument();
+    expect(screen.getByRole('img', { name: 'Your selfie, just taken' })).toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Use this photo' })).toHaveFocus();
 
     await user.click(screen.getByRole('button', { name: 'Retake' }));

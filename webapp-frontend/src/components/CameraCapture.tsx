@@ -142,7 +142,7 @@ export function CameraCapture({ onUse, onClose }: CameraCaptureProps) {
           aria-label="Live camera preview"
         />
         {shot && state === 'captured' && (
-          <img className="camera__shot" src={shot.url} alt="The photo you just took" />
+          <img className="camera__shot" src={shot.url} alt="Your selfie, just taken" />
         )}
         {state === 'starting' && <p className="camera__message">Starting the camera…</p>}
         {problem && (

@@ -28,6 +28,8 @@ export function DropZone({ onFile, onOpenCamera }: DropZoneProps) {
   };
 
   return (
+    // A drop target for the mouse; keyboard and touch users have the "Choose a photo" button.
+    // eslint-disable-next-line jsx-a11y/no-static-element-interactions
     <div
       className={`dropzone${dragging ? ' dropzone--active' : ''}`}
       onDragOver={onDragOver}

@@ -46,7 +46,7 @@ export function ErrorView({ error, photoUrl, onRetry, onReset }: ErrorViewProps)
         <img
           className="problem__photo"
           src={photoUrl}
-          alt="The photo you sent"
+          alt="What you sent"
           onError={(event) => {
             event.currentTarget.hidden = true;
           }}

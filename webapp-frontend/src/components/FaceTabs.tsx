@@ -40,6 +40,8 @@ export function FaceTabs({ faces, crops, selected, onSelect, idPrefix, panelId }
   };
 
   return (
+    // The tabs inside take focus (roving tabindex); the list only handles their arrow keys.
+    // eslint-disable-next-line jsx-a11y/interactive-supports-focus
     <div className="face-tabs" role="tablist" aria-label="Faces in your photo" onKeyDown={onKeyDown}>
       {faces.map((face, index) => {
         const crop = crops[index];

@@ -66,10 +66,12 @@ export function ResultsView(props: ResultsViewProps) {
         )}
       </div>
 
+      {/* A tab panel (several faces) takes focus, as WAI-ARIA's tabs pattern says. */}
       <div
         className="results__matches"
         id={panelId}
         role={several ? 'tabpanel' : undefined}
+        // eslint-disable-next-line jsx-a11y/no-noninteractive-tabindex
         tabIndex={several ? 0 : undefined}
         aria-labelledby={several ? faceTabId(idPrefix, selected) : undefined}
       >
