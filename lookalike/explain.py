@@ -301,7 +301,8 @@ def explain_match(
 
     ``photo`` is the user's decoded photo and ``box`` (x1, y1, x2, y2) the face that was matched
     (None: the largest); ``celebrity_photo`` is the celebrity's decoded face thumbnail, whose
-    largest face is used. Raises ``ExplainError`` when either face cannot be found.
+    centred face is used (else its largest). Raises ``ExplainError`` when either face cannot be
+    found.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
