@@ -77,7 +77,7 @@ class FacePipeline:
         self.model_path = config.resolve_model_path(model)
         self.model = embedder.load_embedding_model(self.model_path)
         self.model_info = embedder.model_info(self.model_path)
-        self.min_confidence = detection._checked_confidence(min_confidence, detector)
+        self.min_confidence = detection.checked_confidence(min_confidence, detector)
         if flip_average is None:
             flip_average = bool(self.model_info.get("flip_average", True))
         self.flip_average = flip_average
@@ -214,9 +214,9 @@ def subject_faces(
 ) -> list[DetectedFace | None]:
     """The face each photo is about: the one at its known box, else by ``rule`` among all.
 
-    ``boxes`` holds a known (x1, y1, x2, y2) per photo or None where unknown. With a known box
-    the detector only refines it (MTCNN's last stage, or YuNet on the crop around it), an order
-    of magnitude faster than full detection. None where no face is found.
+    ``boxes`` holds a known (x1, y1, x2, y2) per photo or None where unknown. A known box is
+    only refined (:data:`lookalike.detection.KNOWN_BOX_REFINER`), an order of magnitude faster
+    than full detection. None where no face is found.
     """
     if boxes is None:
         boxes = [None] * len(photos)
@@ -226,10 +226,12 @@ def subject_faces(
     known = [index for index, box in enumerate(boxes) if box is not None]
     unknown = [index for index, box in enumerate(boxes) if box is None]
     if known:
+        # MTCNN's last stage refines known boxes whatever the detector: measured faster and no
+        # less accurate than YuNet on the crop (benchmarks/bench_known_boxes.py, README).
         refined = detection.landmarks_in_boxes(
             [photos[index] for index in known],
             [boxes[index] for index in known],
-            detector=detector,
+            detector=detection.KNOWN_BOX_REFINER,
         )
         for index, face in zip(known, refined, strict=True):
             chosen[index] = face

@@ -18,6 +18,7 @@ BENCHMARKS = {
     "detection": "bench_detection.py",
     "embedder": "bench_embedder.py",
     "quality": "bench_quality.py",
+    "known-boxes": "bench_known_boxes.py",
     "search": "bench_search.py",
     "scale": "bench_scale.py",
     "api": "bench_api.py",
