@@ -186,7 +186,7 @@ def test_demo_gallery_note_and_start_page_accessibility(browser: Browser, live_s
     else:
         note.get_by_text("How to use the full IMDB gallery").click()
         expect(note).to_contain_text("make run INDEX=models/imdb-index")
-        expect(note).to_contain_text("The full IMDB gallery")
+        expect(note).to_contain_text("Full IMDB gallery")
     violations = run_axe(page, "start")
     page.close()
     assert violations == [], axe_report(violations)

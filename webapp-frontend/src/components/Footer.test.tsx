@@ -14,7 +14,7 @@ describe('Footer', () => {
     expect(screen.getByText(/make run INDEX=models\/imdb-index/)).not.toBeVisible();
     await user.click(screen.getByText(/How to use the full IMDB gallery/));
     expect(screen.getByText(/make run INDEX=models\/imdb-index/)).toBeVisible();
-    expect(note).toHaveTextContent('README.md, “The full IMDB gallery”');
+    expect(note).toHaveTextContent('README.md, “Full IMDB gallery”');
   });
 
   it('says nothing about a demo for a full gallery, or when the server does not tell', () => {

@@ -3,7 +3,7 @@ import { plural } from '../lib/format';
 import { LockIcon } from './Icons';
 
 /** The README section that says how to build and serve the full IMDB gallery. */
-export const FULL_GALLERY_SECTION = 'README.md, “The full IMDB gallery”';
+export const FULL_GALLERY_SECTION = 'README.md, “Full IMDB gallery”';
 export const FULL_GALLERY_COMMANDS = ['make imdb', 'make run INDEX=models/imdb-index'];
 
 export function gallerySizeText(health: HealthResponse | null | undefined): string {
