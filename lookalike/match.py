@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from lookalike import detection
 from lookalike.index import CelebrityIndex
-from lookalike.pipeline import FacePipeline
+from lookalike.pipeline import FacePipeline, PhotoFaces
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,11 @@ class Matcher:
         self.index = CelebrityIndex(index_dir, store=store)
         if model_path is None and not os.environ.get("LOOKALIKE_MODEL"):
             model_path = self.index.registered_model_name()  # the index's own model, if any
-        self.index.check_model(embedder.model_info(model_path))
+        model_info = embedder.model_info(model_path)
+        self.index.check_model(model_info)
         built_with = (self.index.manifest.get("detector") or {}).get("name")
         if detector is None:
-            detector = built_with or detection.DEFAULT_DETECTOR
+            detector = built_with or detection.detector_for(model_info)
         elif built_with and detector != built_with:
             # Embeddings stay comparable; alignment differs slightly (measured in the README).
             logger.warning(
@@ -88,6 +89,14 @@ class Matcher:
         options = options or MatchOptions()
         started = time.perf_counter()
         photo = self.pipeline.faces_in_file(source, max_faces=options.max_faces)
+        return self.describe(photo, options, started)
+
+    def describe(self, photo: PhotoFaces, options: MatchOptions, started: float) -> dict:
+        """The API result for a photo's embedded faces: search every face, add the timings
+        (``total`` since ``started``, a ``time.perf_counter()``). ``NoFaceError`` without faces.
+
+        ``match`` in one call; ``lookalike.batching`` embeds photos in batches, then this.
+        """
         timer = photo.timer
         if not photo.faces:
             raise NoFaceError(

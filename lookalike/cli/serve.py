@@ -1,8 +1,9 @@
 """``lookalike serve``: the web app (API + built front end) under gunicorn, or Flask's dev server.
 
-Gunicorn runs ONE worker process with a pool of threads: the TensorFlow models take hundreds of
-megabytes per process and do not survive a fork, so the app (and its models) is built inside
-that worker, after the fork, never preloaded in the master.
+Gunicorn runs ONE worker process (``--workers N`` for more) with a pool of threads: the
+TensorFlow models take hundreds of megabytes per process and do not survive a fork, so the app
+(and its models) is built inside each worker, after the fork, never preloaded in the master.
+In the worker, requests are batched across threads (``lookalike.batching``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from lookalike.cli import CommandError, add_detector_argument, add_model_argumen
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
-DEFAULT_THREADS = 4
+# Requests are batched across threads (lookalike.batching): a thread mostly waits for its batch.
+# Enough threads for the queue, a batch being run and a few uploads/thumbnails, so that overload
+# is refused by the queue (503 + Retry-After) instead of waiting unseen in gunicorn's pool.
+DEFAULT_QUEUE_SIZE = 16
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_THREADS = DEFAULT_QUEUE_SIZE + DEFAULT_BATCH_SIZE + 8
+DEFAULT_WORKERS = 1
 # A big photo on a busy machine can take seconds; the gthread worker's heartbeat does not depend
 # on requests finishing, so this only matters for a truly stuck worker.
 WORKER_TIMEOUT_S = 120
@@ -33,7 +40,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     serve.add_argument(
-        "--threads", type=int, default=DEFAULT_THREADS, help="concurrent requests (one process)"
+        "--threads",
+        type=int,
+        default=None,
+        help=f"concurrent requests per process (default {DEFAULT_THREADS}, or queue + batch + 8)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"processes, each with its own models (default {DEFAULT_WORKERS}; README: why)",
+    )
+    batching = serve.add_argument_group("batching across requests (README: Serving under load)")
+    # Default None: not passed to the app, whose defaults (or LOOKALIKE_WEB_* variables) apply.
+    batching.add_argument(
+        "--batch-size", type=int, help=f"photos per model batch (default {DEFAULT_BATCH_SIZE})"
+    )
+    batching.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        help="longest wait for more photos, only while others are arriving (default 5)",
+    )
+    batching.add_argument(
+        "--queue-size",
+        type=int,
+        help=f"photos waiting for the models; more get 503 (default {DEFAULT_QUEUE_SIZE})",
+    )
+    batching.add_argument(
+        "--deadline",
+        type=float,
+        help="seconds a photo may wait in the queue before it gets 503 (default 10)",
+    )
+    batching.add_argument(
+        "--no-batching", action="store_true", help="each request runs the models on its own"
     )
     serve.add_argument(
         "--dev", action="store_true", help="Flask's development server instead of gunicorn"
@@ -45,9 +84,26 @@ def run_serve(args: argparse.Namespace) -> int:
     index_dir = args.index or config.default_index_dir()
     model_path = config.resolve_model_path(args.model) if args.model else None
     _check_inputs(index_dir, model_path)
-    if args.threads < 1:
-        raise CommandError(f"--threads must be at least 1, got {args.threads}")
+    for name in ("threads", "workers", "batch_size", "queue_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if (args.batch_wait_ms is not None and args.batch_wait_ms < 0) or (
+        args.deadline is not None and args.deadline <= 0
+    ):
+        raise CommandError("--batch-wait-ms must be 0 or more, --deadline more than 0")
+    threads = args.threads or (
+        (args.queue_size or DEFAULT_QUEUE_SIZE) + (args.batch_size or DEFAULT_BATCH_SIZE) + 8
+    )
     app_config = {"INDEX_DIR": index_dir, "MODEL_PATH": args.model, "DETECTOR": args.detector}
+    batching = {
+        "BATCH_SIZE": args.batch_size,
+        "BATCH_WAIT_MS": args.batch_wait_ms,
+        "QUEUE_SIZE": args.queue_size,
+        "QUEUE_DEADLINE_S": args.deadline,
+        "BATCHING": False if args.no_batching else None,
+    }
+    app_config.update({key: value for key, value in batching.items() if value is not None})
     if args.store:
         app_config["STORE"] = args.store
 
@@ -62,9 +118,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
     options = {
         "bind": _bind_address(args.host, args.port),
-        "workers": 1,
+        # Each worker process loads its own models (README "Serving under load": RSS per
+        # process, and why one process is the default on 2 cores).
+        "workers": args.workers,
         "worker_class": "gthread",
-        "threads": args.threads,
+        "threads": threads,
         "preload_app": False,
         "timeout": WORKER_TIMEOUT_S,
         "graceful_timeout": 15,

@@ -16,8 +16,8 @@ from typing import IO, Any
 from flask import Flask, Request
 from flask_cors import CORS
 
+from lookalike import batching, explain
 from lookalike import config as paths
-from lookalike import explain
 from lookalike.match import Matcher
 from lookalike_web import api, errors, frontend
 
@@ -35,7 +35,16 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # The Vite dev server, which proxies nothing and calls the API cross-origin.
     "CORS_ORIGINS": ["http://localhost:5173", "http://127.0.0.1:5173"],
     # One model call at a time; off because Matcher is thread-safe (see benchmarks/bench_api.py).
+    # Only used with BATCHING off.
     "SERIALIZE_MATCHING": False,
+    # Batching across requests (lookalike.batching; README "Serving under load"): photos that
+    # arrive together are detected and embedded together by one model thread.
+    "BATCHING": True,
+    "BATCH_SIZE": 8,  # photos per batch
+    "BATCH_WAIT_MS": 5.0,  # wait for more photos, only while others are being decoded
+    "QUEUE_SIZE": 16,  # photos waiting for the models; more get 503 + Retry-After at once
+    "QUEUE_DEADLINE_S": 10.0,  # a photo that waited longer in the queue gets 503
+    "MODEL_THREADS": 1,  # threads taking batches off the queue
 }
 
 
@@ -90,6 +99,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["lookalike.match_lock"] = (
         threading.Lock() if app.config["SERIALIZE_MATCHING"] else None
     )
+    if app.config["BATCHING"]:
+        batcher = batching.BatchingMatcher(matcher, _batch_settings(app.config))
+        batcher.warm_up()  # every embedding call size a batch makes, before the first request
+        app.extensions["lookalike.batcher"] = batcher
     app.logger.info(
         "index %s (%d photos, %d celebrities) and model loaded and warmed up in %.1f s",
         index_dir,
@@ -103,6 +116,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(frontend.bp)
     return app
+
+
+def _batch_settings(config: dict[str, Any]) -> batching.BatchSettings:
+    return batching.BatchSettings(
+        max_batch=int(config["BATCH_SIZE"]),
+        max_wait_ms=float(config["BATCH_WAIT_MS"]),
+        queue_size=int(config["QUEUE_SIZE"]),
+        deadline_s=float(config["QUEUE_DEADLINE_S"]),
+        model_threads=int(config["MODEL_THREADS"]),
+    )
 
 
 def _index_tag(index_dir: Path) -> str:

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from lookalike import __version__, explain, images
 from lookalike import config as paths
+from lookalike.batching import Overloaded
 from lookalike.images import ImageError
 from lookalike.match import GENDERS, MAX_TOP_K, Matcher, MatchOptions, NoFaceError
 from lookalike_web.errors import ApiError
@@ -91,9 +92,15 @@ def match() -> Response:
     started = time.perf_counter()
     data = _upload_bytes()  # first: the size limit (413) applies before parameter errors
     options = MatchOptions(top_k=_top_k(), gender=_gender())
+    batcher = current_app.extensions.get("lookalike.batcher")
     try:
-        with _matching_guard():
-            result = get_matcher().match(data, options)
+        if batcher is not None:  # the default: batched with other requests (lookalike.batching)
+            result = batcher.match(data, options)
+        else:
+            with _matching_guard():
+                result = get_matcher().match(data, options)
+    except Overloaded as error:
+        raise busy(error) from None
     except ImageError as error:
         raise ApiError(IMAGE_ERROR_STATUS.get(error.code, 400), error.code, error.message) from None
     except NoFaceError as error:
@@ -102,6 +109,17 @@ def match() -> Response:
     response = jsonify(result)
     response.cache_control.no_store = True  # results about someone's face: keep no copies
     return response
+
+
+def busy(error: Overloaded) -> ApiError:
+    """503 with ``Retry-After``: the queue in front of the models is full, or the photo waited
+    in it past the deadline (docs/api.md)."""
+    return ApiError(
+        503,
+        "busy",
+        "The server is busy right now. Please try again in a moment.",
+        headers={"Retry-After": str(error.retry_after_s)},
+    )
 
 
 def _explain_photo_id() -> int:
@@ -180,8 +198,15 @@ def health() -> Response:
                 "celebrities": len(index.celebrities),
                 "demo": _is_demo_gallery(index.manifest),
             },
+            # Batching across requests: queue and batch settings, counts so far (or null).
+            "serving": _serving_stats(),
         }
     )
+
+
+def _serving_stats() -> dict | None:
+    batcher = current_app.extensions.get("lookalike.batcher")
+    return batcher.batcher.stats() if batcher is not None else None
 
 
 def _is_demo_gallery(manifest: dict) -> bool:

@@ -23,11 +23,14 @@ _INTERNAL = ("internal_error", "Something went wrong on our side. Please try aga
 class ApiError(Exception):
     """An error the API reports to the client as-is: HTTP status, code and message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}  # e.g. Retry-After on a 503
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
@@ -45,7 +48,9 @@ def _size_text(size: int) -> str:
 
 def handle_api_error(error: ApiError) -> tuple[Response, int]:
     """Our own errors: already in the contract's terms."""
-    return error_response(error.status, error.code, error.message)
+    response, status = error_response(error.status, error.code, error.message)
+    response.headers.update(error.headers)
+    return response, status
 
 
 def handle_http_exception(error: HTTPException) -> tuple[Response, int] | HTTPException:

@@ -419,6 +419,7 @@ def test_unexpected_error_is_a_generic_500(
         raise RuntimeError("model exploded")
 
     monkeypatch.setattr(app.extensions["lookalike.matcher"], "match", broken)
+    monkeypatch.setattr(app.extensions["lookalike.batcher"], "match", broken)  # the default path
     with caplog.at_level(logging.ERROR):
         response = post_image(client, marker * 100)
     body = assert_error(response, 500, "internal_error")
