@@ -127,7 +127,7 @@ def start_live_server(
     *,
     model_path: Path | None = None,
     host: str = "127.0.0.1",
-    threads: int = 4,
+    threads: int | None = 4,
     timeout: float = 180.0,
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
@@ -143,7 +143,9 @@ def start_live_server(
     command = [sys.executable, "-m", "lookalike", "serve", "--index", str(index_dir)]
     if model_path is not None:
         command += ["--model", str(model_path)]
-    command += ["--host", host, "--port", str(port), "--threads", str(threads), *extra_args]
+    command += ["--host", host, "--port", str(port), *extra_args]
+    if threads is not None:  # None: lookalike serve's own default
+        command += ["--threads", str(threads)]
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     process = subprocess.Popen(
         command,
