@@ -93,6 +93,13 @@ def get_detector() -> Any:
     return _detector
 
 
+def detector_for(model_info: dict, detector: str | None = None) -> str:
+    """``detector`` when given, else the one the model is measured best with (its ``model.json``
+    ``detector``: ``mtcnn`` for the dlib port, whose template was fitted to MTCNN's points),
+    else :data:`DEFAULT_DETECTOR`."""
+    return check_detector(detector or model_info.get("detector") or DEFAULT_DETECTOR)
+
+
 def check_detector(name: str) -> str:
     """``name`` if it is a known detector, else ``ValueError`` listing them."""
     if name not in DETECTORS:

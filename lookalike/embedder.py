@@ -518,6 +518,7 @@ def convert_pretrained(weights_dir: Path | None = None, out_path: Path | None = 
             "formula": "(pixel - mean_rgb) / divisor",
         },
         "flip_average": True,
+        "detector": "mtcnn",  # the template was fitted to MTCNN's points
         "embedding_size": EMBEDDING_SIZE,
         "output": "L2-normalised embedding; dlib's raw descriptor is layer 'descriptor'",
     }

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from lookalike import images
 from lookalike.calibration import RELIABLE_PAIRS, fit_calibration, reference_calibration
-from lookalike.detection import DEFAULT_DETECTOR, DetectedFace, default_min_confidence
+from lookalike.detection import DetectedFace, default_min_confidence, detector_for
 from lookalike.gallery import GalleryPhoto
 from lookalike.index import FORMAT_NAME, FORMAT_VERSION
 from lookalike.pipeline import FacePipeline
@@ -135,13 +135,14 @@ def build_index(
     progress: bool = True,
     source: dict | None = None,
     runner: ChunkRunner | None = None,
-    detector: str = DEFAULT_DETECTOR,
+    detector: str | None = None,
     min_confidence: float | None = None,
 ) -> Path:
     """Embed every gallery photo and write a versioned index folder; resumes after interrupts.
 
     ``model_path`` is a registered model name or a ``.keras`` path (default: the default model);
-    ``detector`` (``yunet`` or ``mtcnn``) finds the faces, and is recorded in ``index.json``.
+    ``detector`` (``yunet`` or ``mtcnn``; default the model's own) finds the faces, and is
+    recorded in ``index.json``.
     """
     if not photos:
         raise ValueError("the gallery is empty: nothing to index")
@@ -151,10 +152,11 @@ def build_index(
 
     out = Path(out_dir)
     # A factory, so that a runner can build the very same pipeline in other processes.
+    model_info = embedder.model_info(model_path)
+    detector = detector_for(model_info, detector)
     make_pipeline = functools.partial(
         FacePipeline, model_path, detector=detector, min_confidence=min_confidence
     )
-    model_info = embedder.model_info(model_path)
     threshold = default_min_confidence(detector) if min_confidence is None else min_confidence
     detector_info = {"name": detector, "min_confidence": threshold}
     work = out / ".build"

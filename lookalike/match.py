@@ -60,10 +60,11 @@ class Matcher:
         self.index = CelebrityIndex(index_dir, store=store)
         if model_path is None and not os.environ.get("LOOKALIKE_MODEL"):
             model_path = self.index.registered_model_name()  # the index's own model, if any
-        self.index.check_model(embedder.model_info(model_path))
+        model_info = embedder.model_info(model_path)
+        self.index.check_model(model_info)
         built_with = (self.index.manifest.get("detector") or {}).get("name")
         if detector is None:
-            detector = built_with or detection.DEFAULT_DETECTOR
+            detector = built_with or detection.detector_for(model_info)
         elif built_with and detector != built_with:
             # Embeddings stay comparable; alignment differs slightly (measured in the README).
             logger.warning(

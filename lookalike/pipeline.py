@@ -55,7 +55,7 @@ class FacePipeline:
         self,
         model: str | os.PathLike | None = None,
         *,
-        detector: str = detection.DEFAULT_DETECTOR,
+        detector: str | None = None,
         min_confidence: float | None = None,
         subject_rule: str = detection.DEFAULT_SUBJECT_RULE,
         flip_average: bool | None = None,
@@ -64,11 +64,11 @@ class FacePipeline:
         """``model``: a registered name (``sface``), a ``.keras`` path, or None for the default.
 
         The chip size and landmark template come from the model (its ``model.json``), and so
-        does ``flip_average`` unless given. ``detector`` is ``yunet`` or ``mtcnn``, with its own
-        default score threshold unless ``min_confidence`` is given; ``subject_rule`` picks the
+        does ``flip_average`` unless given. ``detector`` is ``yunet`` or ``mtcnn`` (default: the
+        model's own, :func:`lookalike.detection.detector_for`), with its own default score
+        threshold unless ``min_confidence`` is given; ``subject_rule`` picks the
         face a gallery photo is about (:func:`lookalike.detection.choose_subject`).
         """
-        self.detector = detection.check_detector(detector)
         if subject_rule not in detection.SUBJECT_RULES:
             raise ValueError(f"unknown subject rule {subject_rule!r}")
         self.subject_rule = subject_rule
@@ -77,7 +77,8 @@ class FacePipeline:
         self.model_path = config.resolve_model_path(model)
         self.model = embedder.load_embedding_model(self.model_path)
         self.model_info = embedder.model_info(self.model_path)
-        self.min_confidence = detection.checked_confidence(min_confidence, detector)
+        self.detector = detection.detector_for(self.model_info, detector)
+        self.min_confidence = detection.checked_confidence(min_confidence, self.detector)
         if flip_average is None:
             flip_average = bool(self.model_info.get("flip_average", True))
         self.flip_average = flip_average

@@ -188,3 +188,15 @@ def test_shipped_model_matches_onnxruntime(name: str, scale, real_chips: np.ndar
     assert len(real_chips) >= 3
     cosine = np.sum(ours * theirs, axis=1)
     assert cosine.min() >= 0.9999, cosine
+
+
+@pytest.mark.parametrize("name", ["sface", "arcface-mbf", "dlib-resnet"])
+def test_installed_model_has_its_reference_calibration(name: str) -> None:
+    """Conversion is byte-reproducible, so the calibration fitted on lfw-dev (keyed by the
+    model file's sha256) applies to the model that set-up installs on any machine."""
+    from lookalike import calibration, embedder
+
+    if not config.model_path(name).is_file():
+        pytest.fail(f"{name} is not installed: the test set-up installs it (`make setup-test`)")
+    digest = embedder.model_info(name)["sha256"]
+    assert calibration.reference_calibration(digest) is not None

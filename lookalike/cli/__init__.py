@@ -43,11 +43,15 @@ def add_detector_argument(parser: argparse.ArgumentParser, *, for_index: bool = 
     """
     from lookalike.detection import DEFAULT_DETECTOR, DETECTORS
 
-    default_text = "the index's own" if for_index else DEFAULT_DETECTOR
+    default_text = (
+        "the index's own"
+        if for_index
+        else f"the model's own: {DEFAULT_DETECTOR}, mtcnn for dlib-resnet"
+    )
     parser.add_argument(
         "--detector",
         choices=DETECTORS,
-        default=None if for_index else DEFAULT_DETECTOR,
+        default=None,
         help=f"face detector (default: {default_text}; mtcnn finds smaller faces, ~8× slower)",
     )
     if not for_index:
