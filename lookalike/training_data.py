@@ -6,7 +6,9 @@
 - every selected photo is decoded, its face found and aligned into a 150×150 chip with the same
   functions the index uses (known IMDB face box → ONet landmarks; otherwise the largest detected
   face), and the chips are cached as one ``.npz`` under ``config.cache_dir()/training``, keyed by
-  the photo list and the alignment settings, so a second run skips detection;
+  the photo list and the alignment settings, so a second run skips detection; large sets
+  (``data.chip_store``: the full IMDB crops) go to an on-disk ``lookalike.chip_store.ChipStore``
+  instead, filled resumably and streamed by ``tf.data`` without holding the chips in RAM;
 - identities with too few photos are dropped; a seeded share of the rest, plus every identity too
   small to train on, is HELD OUT (never trained on) for look-alike metrics;
 - the photos of the training identities are split train / validation / test within each identity
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from lookalike import alignment, config, detection, gallery, images
+from lookalike.chip_store import ChipArray, ChipStore
 from lookalike.pipeline import subject_faces
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,8 @@ LAYOUTS = ("auto", "imdb", "folders")
 MIN_CONFIDENCE = 0.9  # folder photos: MTCNN confidence of the face we keep
 CACHE_VERSION = 1  # bump when the cached arrays change meaning
 DETECTION_CHUNK = 32  # photos decoded and detected per step (bounded memory, steady progress)
+CHIP_STORES = ("auto", "memory", "disk")
+DISK_ABOVE = 20_000  # photos: "auto" keeps larger sets' chips on disk (~67 KB per 150-px chip)
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,13 @@ class DataConfig:
     augment_flip: bool = True
     augment_shift: float = 0.05  # random translation, fraction of the image side
     augment_brightness: float = 0.1  # random brightness change, fraction of the 0-255 range
+    chip_store: str = "auto"  # memory (one .npz, in RAM) | disk (streamed) | auto (by size)
 
     def __post_init__(self) -> None:
+        if self.chip_store not in CHIP_STORES:
+            raise ValueError(
+                f"data.chip_store must be one of {', '.join(CHIP_STORES)}, got {self.chip_store!r}"
+            )
         if self.layout not in LAYOUTS:
             raise ValueError(
                 f"data.layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}"
@@ -88,9 +98,12 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ChipSet:
-    """Aligned chips (N, S, S, 3) uint8, the identity of each, and its path in the source."""
+    """Aligned chips (N, S, S, 3) uint8, the identity of each, and its path in the source.
 
-    chips: np.ndarray
+    ``chips`` is an array in RAM, or a :class:`~lookalike.chip_store.ChipArray` read from disk.
+    """
+
+    chips: np.ndarray | ChipArray
     identities: np.ndarray  # celebrity ids (str)
     paths: list[str]
 
@@ -104,7 +117,8 @@ class ChipSet:
     def take(self, rows: np.ndarray) -> ChipSet:
         """The chips at these row indices (in this order)."""
         rows = np.asarray(rows, dtype=np.int64)
-        return ChipSet(self.chips[rows], self.identities[rows], [self.paths[i] for i in rows])
+        chips = self.chips.take(rows) if isinstance(self.chips, ChipArray) else self.chips[rows]
+        return ChipSet(chips, self.identities[rows], [self.paths[i] for i in rows])
 
 
 @dataclass(frozen=True)
@@ -227,13 +241,23 @@ def _align_chunk(
 
 
 def load_chips(
-    root: Path, photos: list[gallery.GalleryPhoto], *, progress: bool = True
+    root: Path,
+    photos: list[gallery.GalleryPhoto],
+    *,
+    progress: bool = True,
+    storage: str = "memory",
 ) -> tuple[ChipSet, dict[str, Any]]:
     """Aligned chips of the photos whose face was found, from the cache or freshly aligned.
 
+    ``storage``: ``memory`` (one ``.npz``, loaded whole) or ``disk`` (a resumable
+    :class:`~lookalike.chip_store.ChipStore`; the chip set reads its rows on demand).
     Returns the chips and facts about them (cache file, whether it was reused, faces missed).
     """
     key = _cache_key(root, photos)
+    if storage == "disk":
+        return _load_chip_store(root, photos, key, progress)
+    if storage != "memory":
+        raise ValueError(f"storage must be memory or disk, got {storage!r}")
     name = f"chips-{gallery.slugify(root.name)}-{key[:16]}.npz"
     cache_path = config.cache_dir() / "training" / name
     cached = _read_cache(cache_path, key)
@@ -262,6 +286,36 @@ def load_chips(
         "missed_faces": int((~found).sum()),
     }
     return chip_set, facts
+
+
+def _load_chip_store(
+    root: Path, photos: list[gallery.GalleryPhoto], key: str, progress: bool
+) -> tuple[ChipSet, dict[str, Any]]:
+    name = f"chips-{gallery.slugify(root.name)}-{key[:16]}.store"
+    path = config.cache_dir() / "training" / name
+    store = ChipStore.open_or_create(path, key=key, count=len(photos), chip_size=CHIP_SIZE)
+    reused, resumed_at = store.complete, store.done
+    if not reused:
+        store.fill(lambda start, stop: _align_chunk(photos[start:stop]), progress=progress)
+        log.info("stored %d chips in %s", int(store.found.sum()), path)
+    found = store.found
+    relative = [Path(photo.path).relative_to(root).as_posix() for photo in photos]
+    identities = np.array([photo.celebrity_id for photo in photos], dtype=str)
+    chip_set = ChipSet(store.chips(), identities[found], _where(relative, found))
+    facts = {
+        "cache": str(path),
+        "cache_reused": reused,
+        "cache_resumed_at": resumed_at if not reused else None,
+        "missed_faces": int((~found).sum()),
+    }
+    return chip_set, facts
+
+
+def chip_storage(settings: DataConfig, photo_count: int) -> str:
+    """Where the chips of ``photo_count`` photos live: ``memory`` or ``disk``."""
+    if settings.chip_store != "auto":
+        return settings.chip_store
+    return "disk" if photo_count > DISK_ABOVE else "memory"
 
 
 def _read_cache(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -358,7 +412,9 @@ def prepare_training_data(settings: DataConfig, *, progress: bool = True) -> Tra
     if not photos:
         raise ValueError(f"no identity in {root} has {settings.heldout_min_photos} or more photos")
     names = {photo.celebrity_id: photo.name for photo in photos}
-    chip_set, facts = load_chips(root, photos, progress=progress)
+    storage = chip_storage(settings, len(photos))
+    chip_set, facts = load_chips(root, photos, progress=progress, storage=storage)
+    facts["chip_store"] = storage
 
     identities, counts = np.unique(chip_set.identities, return_counts=True)
     training, heldout = split_identities(
@@ -418,6 +474,8 @@ def make_dataset(
 
     With ``training``: shuffled every epoch and augmented (horizontal flip, small shifts,
     brightness, from ``settings``). Resizing uses the same layer as the exported embedding model.
+    ``chips`` in RAM become one tensor; a :class:`~lookalike.chip_store.ChipArray` is streamed:
+    only row positions are shuffled and batched, and each batch's chips are read from disk.
     """
     import keras
     import tensorflow as tf
@@ -453,10 +511,24 @@ def make_dataset(
             images_float = augment(images_float, training=True)
         return images_float, batch_labels
 
-    dataset = tf.data.Dataset.from_tensor_slices((chips, np.asarray(labels, dtype=np.int32)))
+    labels = np.asarray(labels, dtype=np.int32)
+    on_disk = isinstance(chips, ChipArray)
+    if on_disk:
+        positions = np.arange(len(chips), dtype=np.int64)
+        dataset = tf.data.Dataset.from_tensor_slices((positions, labels))
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((chips, labels))
     if training:
         dataset = dataset.shuffle(len(chips), seed=seed, reshuffle_each_iteration=True)
     # Batch first, then map: one vectorised resize/augment per batch, run in parallel.
     dataset = dataset.batch(batch_size)
+    if on_disk:
+
+        def read(positions: tf.Tensor, batch_labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            batch = tf.numpy_function(chips.read_positions, [positions], tf.uint8)
+            batch.set_shape((None, *chips.shape[1:]))
+            return batch, batch_labels
+
+        dataset = dataset.map(read, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
