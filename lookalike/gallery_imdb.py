@@ -120,7 +120,12 @@ def validate_stage(crop_root: Path, state: Path, *, min_score: float, progress: 
     mat = crop_root / "imdb.mat"
     identity = _mat_identity(mat)
     saved = _read_json(state / "validate.json")
-    if saved and saved.get("mat") == identity and (state / "validated.pkl").is_file():
+    if (
+        saved
+        and saved.get("mat") == identity
+        and saved.get("min_score", 1.0) == min_score
+        and (state / "validated.pkl").is_file()
+    ):
         log.info("validate: reusing the result of an earlier run")
         return saved
     with tqdm(total=4, unit="step", desc="validate", disable=not progress) as bar:
@@ -141,6 +146,7 @@ def validate_stage(crop_root: Path, state: Path, *, min_score: float, progress: 
         raise ValueError(f"no usable photos listed in {mat}")
     result = {
         "mat": identity,
+        "min_score": min_score,
         # What `lookalike data validate --json` prints for this file:
         "validation": {"file": str(mat), "report": report, "filters": steps, "kept": len(kept)},
         "gallery_filters": gallery_steps,
@@ -225,8 +231,8 @@ def dedup_stage(crop_root: Path, state: Path, *, workers: int, progress: bool) -
     return result
 
 
-def _build_key(photos: list, model_sha256: str, chunk_size: int) -> str:
-    digest = hashlib.sha256(f"{model_sha256}\n{chunk_size}\n".encode())
+def _build_key(photos: list, model_sha256: str, chunk_size: int, detector: str = "") -> str:
+    digest = hashlib.sha256(f"{model_sha256}\n{chunk_size}\n{detector}\n".encode())
     for photo in photos:
         digest.update(f"{photo.path}\t{photo.celebrity_id}\n".encode())
     return digest.hexdigest()
@@ -241,14 +247,25 @@ def build_imdb_gallery(
     store: str | None = None,
     chunk_size: int = 256,
     model_path: str | Path | None = None,
+    detector: str | None = None,
+    min_confidence: float | None = None,
     ray_address: str | None = None,
     min_score: float = 1.0,
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> dict:
-    """Run every stage (skipping finished ones) and return the summary that is saved and printed."""
-    from lookalike import download, embedder, gallery
+    """Run every stage (skipping finished ones) and return the summary that is saved and printed.
+
+    ``model_path`` is a registered model name or a ``.keras`` path; ``detector`` (``yunet`` or
+    ``mtcnn``, default the model's own) and its ``min_confidence`` find the faces, on Ray's
+    actors too.
+    ``min_score`` is imdb.mat's face_score threshold of the validation report.
+    """
+    from lookalike import detection, download, embedder, gallery
     from lookalike.index_build import build_index
+
+    detector = detection.detector_for(embedder.model_info(model_path), detector)
+    threshold = detection.checked_confidence(min_confidence, detector)
 
     started = time.perf_counter()
     dest, index_dir = Path(dest), Path(index_dir)
@@ -284,10 +301,10 @@ def build_imdb_gallery(
     rows = pd.read_pickle(state / "gallery.pkl")
     photos = gallery.imdb_photos(rows, crop_root)
     model_sha256 = embedder.model_info(model_path)["sha256"]
-    build_key = _build_key(photos, model_sha256, chunk_size)
+    build_key = _build_key(photos, model_sha256, chunk_size, f"{detector}/{threshold}")
     previous = _read_json(index_dir / REPORT_NAME) or {}
     if (index_dir / "index.json").is_file() and previous.get("build_key") == build_key:
-        clock.skip("build", "index already built from these photos with this model")
+        clock.skip("build", "index already built from these photos with this model and detector")
     else:
         (index_dir / REPORT_NAME).unlink(missing_ok=True)
         runner = None
@@ -296,7 +313,14 @@ def build_imdb_gallery(
 
             runner = RayChunkRunner(ray_address or None, workers=workers)
         source = {"kind": "imdb", "path": str(dest), "url": base_url, "archive": dataset.filename}
-        build = dict(model_path=model_path, chunk_size=chunk_size, progress=progress, source=source)
+        build = dict(
+            model_path=model_path,
+            chunk_size=chunk_size,
+            progress=progress,
+            source=source,
+            detector=detector,
+            min_confidence=min_confidence,
+        )
         if runner is not None:
             build["runner"] = runner
         clock.run("build", lambda: build_index(photos, index_dir, **build))
@@ -328,6 +352,8 @@ def build_imdb_gallery(
             "no_face_found": manifest["photos_without_face"],
         },
         "validation": validated["validation"],
+        "model": (manifest.get("model") or {}).get("name"),
+        "detector": {"name": detector, "min_confidence": threshold},
         "store": store,
         "pushed": pushed is not None,
         "build_key": build_key,
@@ -389,6 +415,11 @@ def _print_summary(summary: dict, echo: Callable[[str], None]) -> None:
     for stage, record in summary["stages"].items():
         note = f"  ({record['skipped']})" if record.get("skipped") and not record["runs"] else ""
         echo(f"  {stage:<10} {record['seconds']:>10.1f} s{note}")
+    detector = summary.get("detector") or {}
+    echo(
+        f"model {summary.get('model')}, detector {detector.get('name')} "
+        f"(score ≥ {detector.get('min_confidence')})"
+    )
     if summary["store"]:
         echo(f"vectors pushed to {summary['store']}")
     echo(f"serve it: make run INDEX={summary['index']}")

@@ -5,7 +5,10 @@ Dataset of chunk numbers; ``map_batches`` sends them, one at a time, to a pool o
 build the face pipeline ONCE (from the same factory as the in-process build) and run the very
 same ``_embed_chunk``. Results stream back to the driver as each chunk finishes, and the driver
 saves every chunk at once, exactly like the in-process build: the index format, the resume
-after an interruption and the result are the same.
+after an interruption and the result are the same. The factory carries the build's model and
+detector (``--model``, ``--detector``, ``--min-score``), so every actor finds and embeds faces
+exactly as the in-process build would; each result says which detector its actor ran, and the
+runner's ``stats["detectors"]`` lists them.
 
 Local Ray by default; ``address`` joins a cluster (``ray://head:10001`` or ``host:6379``). On a
 cluster, every node must have this package installed and read the gallery at the same paths
@@ -23,6 +26,7 @@ import logging
 import os
 import pickle
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +65,11 @@ class _EmbedActor:
             arrays = index_build._embed_chunk(self.pipeline, pickle.loads(photos))
             numbers.append(int(number))
             payloads.append(_arrays_to_bytes(arrays))
-        return {"number": np.array(numbers, np.int64), "payload": np.array(payloads, dtype=object)}
+        return {
+            "number": np.array(numbers, np.int64),
+            "payload": np.array(payloads, dtype=object),
+            "detector": np.array([self.pipeline.detector] * len(numbers), dtype=object),
+        }
 
 
 class RayChunkRunner:
@@ -70,7 +78,7 @@ class RayChunkRunner:
     def __init__(self, address: str | None = None, *, workers: int | None = None) -> None:
         self.address = address
         self.workers = workers
-        self.stats: dict[str, float] = {}
+        self.stats: dict[str, Any] = {}
 
     def _start(self):
         import ray
@@ -121,7 +129,10 @@ class RayChunkRunner:
                 compute=ray.data.ActorPoolStrategy(size=workers),
                 num_cpus=per_actor,
             )
+            detectors: set[str] = set()
             for row in embedded.iter_rows():
+                detectors.add(str(row["detector"]))
+                self.stats["detectors"] = sorted(detectors)
                 yield int(row["number"]), _arrays_from_bytes(row["payload"])
         finally:
             if started_here:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from lookalike import config
+from lookalike.cli import add_detector_argument, add_model_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,9 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"index folder to write (default: {config.models_dir() / 'imdb-index'})",
     )
     imdb.add_argument("--store", default=None, help="also push the vectors to this Milvus store")
-    imdb.add_argument("--model", type=Path, default=None, help="embedding .keras model")
+    add_model_argument(imdb)
+    add_detector_argument(imdb)
     imdb.add_argument("--chunk-size", type=int, default=256, help="photos per resumable chunk")
-    imdb.add_argument("--min-score", type=float, default=1.0, help="face_score of the report")
+    imdb.add_argument(
+        "--min-face-score",
+        type=float,
+        default=1.0,
+        help="imdb.mat's face_score threshold of the validation report (default 1.0)",
+    )
     imdb.add_argument(
         "--ray",
         nargs="?",
@@ -64,8 +71,10 @@ def run_gallery_imdb(args: argparse.Namespace) -> int:
             store=args.store,
             chunk_size=args.chunk_size,
             model_path=args.model,
+            detector=args.detector,
+            min_confidence=args.min_score,
             ray_address=args.ray,
-            min_score=args.min_score,
+            min_score=args.min_face_score,
             progress=not args.no_progress,
         )
     except DownloadError as error:

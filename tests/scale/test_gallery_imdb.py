@@ -207,3 +207,29 @@ def test_mirror_md5_is_used_and_checked(mirror: Mirror, tmp_path: Path, imdb_fix
         assert not list((tmp_path / "d").glob("imdb_crop.tar*"))
     finally:
         md5_file.write_text(f"{real}  imdb_crop.tar\n")
+
+
+def test_model_and_detector_options_reach_the_build(
+    gallery_index: BuiltGallery, mirror: Mirror, tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    from lookalike.cli import main
+
+    index = tmp_path / "mtcnn-index"
+    arguments = ["gallery", "imdb", "--url", mirror.url, "--dest", str(gallery_index.dest),
+                 "--index", str(index), "--chunk-size", "64", "--no-progress",
+                 "--model", "sface", "--detector", "mtcnn", "--min-score", "0.8",
+                 "--min-face-score", "2.0"]  # fmt: skip
+    assert main(arguments) == 0
+    manifest = json.loads((index / "index.json").read_text())
+    assert manifest["detector"] == {"name": "mtcnn", "min_confidence": 0.8}
+    assert manifest["model"]["name"] == "sface"
+    report = json.loads((index / "gallery-report.json").read_text())
+    assert report["detector"] == manifest["detector"] and report["model"] == "sface"
+    assert report["stages"]["download"]["skipped"]  # the dataset of the first run, reused
+    assert "detector mtcnn (score ≥ 0.8)" in capsys.readouterr().out
+    # The same command again finds the index built with this detector; the default rebuilds.
+    assert main(arguments) == 0
+    again = json.loads((index / "gallery-report.json").read_text())
+    assert again["stages"]["build"]["skipped"]
+    assert main([*arguments[:8], "--chunk-size", "64", "--no-progress"]) == 0
+    assert json.loads((index / "index.json").read_text())["detector"]["name"] == "yunet"

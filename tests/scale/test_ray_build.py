@@ -3,6 +3,7 @@ as the in-process build, and the same resume after an interruption."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,9 @@ def test_ray_build_resumes_and_writes_the_in_process_index(
     from lookalike.ray_build import RayChunkRunner
 
     photos = gallery.from_imdb(sample_dir, progress=False)[:30]
-    reference = index_build.build_index(photos, tmp_path / "in-process", chunk_size=CHUNK)
+    # Not the default detector: the actors must build the pipeline the build asks for.
+    build = {"chunk_size": CHUNK, "detector": "mtcnn"}
+    reference = index_build.build_index(photos, tmp_path / "in-process", **build)
 
     # An in-process build interrupted after two chunks...
     real_embed_chunk = index_build._embed_chunk
@@ -37,7 +40,7 @@ def test_ray_build_resumes_and_writes_the_in_process_index(
     monkeypatch.setattr(index_build, "_embed_chunk", interrupted_after_two)
     out = tmp_path / "ray"
     with pytest.raises(KeyboardInterrupt):
-        index_build.build_index(photos, out, chunk_size=CHUNK, progress=False)
+        index_build.build_index(photos, out, progress=False, **build)
     monkeypatch.undo()
 
     # ... is finished on Ray: only the missing chunks go to the actors.
@@ -48,9 +51,11 @@ def test_ray_build_resumes_and_writes_the_in_process_index(
         sent.extend(number for number, _ in pending)
         yield from runner(make_pipeline, pending)
 
-    index_build.build_index(photos, out, chunk_size=CHUNK, progress=False, runner=recording)
+    index_build.build_index(photos, out, progress=False, runner=recording, **build)
     assert sorted(sent) == [2, 3, 4]
     assert runner.stats["workers"] == 2 and runner.stats["cpus_per_actor"] < 1
+    assert runner.stats["detectors"] == ["mtcnn"]
+    assert json.loads((out / "index.json").read_text())["detector"]["name"] == "mtcnn"
     for name in ("embeddings.npy", "centroids.npy", "thumbnail_offsets.npy"):
         np.testing.assert_array_equal(np.load(reference / name), np.load(out / name))
     assert (reference / "photos.csv").read_text() == (out / "photos.csv").read_text()
