@@ -21,6 +21,8 @@ BENCHMARKS = {
     "known-boxes": "bench_known_boxes.py",
     "search": "bench_search.py",
     "scale": "bench_scale.py",
+    "chip-store": "bench_chip_store.py",
+    "build": "bench_build.py",
     "api": "bench_api.py",
     "explain": "bench_explain.py",
 }
