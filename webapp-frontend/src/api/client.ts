@@ -19,14 +19,44 @@ export class ApiError extends Error {
   readonly kind: ApiErrorKind;
   readonly status: number;
   readonly code: string | null;
+  /** Seconds the server asked us to wait before trying again (a 503's Retry-After), or null. */
+  readonly retryAfter: number | null;
 
-  constructor(kind: ApiErrorKind, message: string, status = 0, code: string | null = null) {
+  constructor(
+    kind: ApiErrorKind,
+    message: string,
+    status = 0,
+    code: string | null = null,
+    retryAfter: number | null = null,
+  ) {
     super(message);
     this.name = 'ApiError';
     this.kind = kind;
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
+}
+
+/** Longest Retry-After we honour before giving up and showing the error (seconds). */
+export const MAX_RETRY_AFTER_S = 30;
+
+/**
+ * A Retry-After header as whole seconds (delay-seconds or an HTTP date), at least 1 and at most
+ * MAX_RETRY_AFTER_S; null when absent or unreadable.
+ */
+export function parseRetryAfter(header: string | null, now = Date.now()): number | null {
+  if (header === null || header.trim() === '') return null;
+  const text = header.trim();
+  let seconds = /^\d+$/.test(text) ? Number(text) : (Date.parse(text) - now) / 1000;
+  if (!Number.isFinite(seconds)) return null;
+  seconds = Math.ceil(seconds);
+  return Math.min(Math.max(seconds, 1), MAX_RETRY_AFTER_S);
+}
+
+/** The server is busy (503 with Retry-After): worth one automatic retry after the delay. */
+export function isBusy(error: ApiError): error is ApiError & { retryAfter: number } {
+  return error.kind === 'server' && error.status === 503 && error.retryAfter !== null;
 }
 
 export const NETWORK_MESSAGE =
@@ -71,10 +101,14 @@ export function fallbackMessage(status: number): string {
   return `The server could not handle this request (error ${status}).`;
 }
 
-export function errorFromResponse(status: number, text: string): ApiError {
+export function errorFromResponse(
+  status: number,
+  text: string,
+  retryAfter: number | null = null,
+): ApiError {
   const body = parseErrorBody(text);
-  if (body) return new ApiError('server', body.message, status, body.code);
-  return new ApiError('server', fallbackMessage(status), status, null);
+  if (body) return new ApiError('server', body.message, status, body.code, retryAfter);
+  return new ApiError('server', fallbackMessage(status), status, null, retryAfter);
 }
 
 function isMatchResponse(value: unknown): value is MatchResponse {
@@ -123,7 +157,9 @@ export function requestMatch(
     xhr.onload = () => {
       const text = typeof xhr.responseText === 'string' ? xhr.responseText : '';
       if (xhr.status < 200 || xhr.status >= 300) {
-        reject(errorFromResponse(xhr.status, text));
+        const retryAfter =
+          xhr.status === 503 ? parseRetryAfter(xhr.getResponseHeader('Retry-After')) : null;
+        reject(errorFromResponse(xhr.status, text, retryAfter));
         return;
       }
       try {

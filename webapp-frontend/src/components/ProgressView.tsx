@@ -5,6 +5,8 @@ const STAGES: { stage: Stage; label: string }[] = [
   { stage: 'uploading', label: 'Uploading' },
   { stage: 'processing', label: 'Finding faces and comparing' },
 ];
+// A 503 from a busy server: the photo is sent again once, after the delay the server asked for.
+const RETRYING_LABEL = 'The server is busy, retrying in a moment';
 
 interface ProgressViewProps {
   stage: Stage;
@@ -15,9 +17,10 @@ interface ProgressViewProps {
 
 /** A staged indicator: preparing → uploading (with a percentage) → finding faces. */
 export function ProgressView({ stage, fraction, photoUrl, onCancel }: ProgressViewProps) {
-  const current = STAGES.findIndex((item) => item.stage === stage);
+  const step = stage === 'retrying' ? 'uploading' : stage; // it will be sent again
+  const current = STAGES.findIndex((item) => item.stage === step);
   const percent = stage === 'uploading' && fraction !== null ? Math.round(fraction * 100) : null;
-  const label = STAGES[current]?.label ?? 'Working';
+  const label = stage === 'retrying' ? RETRYING_LABEL : (STAGES[current]?.label ?? 'Working');
 
   return (
     <section className="panel progress" aria-labelledby="progress-title" aria-busy="true">

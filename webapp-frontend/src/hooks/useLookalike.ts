@@ -1,10 +1,11 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, NETWORK_MESSAGE, requestMatch, type PendingMatch } from '../api/client';
+import { ApiError, NETWORK_MESSAGE, isBusy, requestMatch, type PendingMatch } from '../api/client';
 import type { MatchOptions, MatchResponse } from '../api/types';
 import { preparePhoto } from '../lib/downscale';
 import { sizeProblem, typeProblem } from '../lib/files';
 
-export type Stage = 'preparing' | 'uploading' | 'processing';
+/** `retrying`: the server was busy (503); the photo is sent once more after its Retry-After. */
+export type Stage = 'preparing' | 'uploading' | 'processing' | 'retrying';
 
 export type View =
   | { kind: 'idle' }
@@ -33,6 +34,7 @@ export function useLookalike() {
   const [notice, setNotice] = useState<string | null>(null);
   const [options, setOptions] = useState<MatchOptions>(DEFAULT_OPTIONS);
   const pending = useRef<PendingMatch | null>(null);
+  const retryTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   // Each new action bumps this; answers to older requests are then ignored.
   const generation = useRef(0);
 
@@ -42,34 +44,56 @@ export function useLookalike() {
     return () => URL.revokeObjectURL(photoUrl);
   }, [photoUrl]);
 
-  useEffect(() => () => pending.current?.abort(), []);
+  useEffect(
+    () => () => {
+      pending.current?.abort();
+      if (retryTimer.current !== null) clearTimeout(retryTimer.current);
+    },
+    [],
+  );
 
   const stopPending = () => {
     generation.current += 1;
     pending.current?.abort();
     pending.current = null;
+    if (retryTimer.current !== null) clearTimeout(retryTimer.current);
+    retryTimer.current = null;
     return generation.current;
   };
 
   const send = useCallback((target: Photo, sent: MatchOptions) => {
     const id = stopPending();
-    setView({ kind: 'busy', stage: 'uploading', fraction: 0 });
-    const request = requestMatch(target.blob, target.fileName, sent, (progress) => {
-      if (id === generation.current) {
-        setView({ kind: 'busy', stage: progress.phase, fraction: progress.fraction });
-      }
-    });
-    pending.current = request;
-    request.promise.then(
-      (response) => {
-        if (id === generation.current) setView({ kind: 'result', response, options: sent });
-      },
-      (error: unknown) => {
-        if (id !== generation.current) return;
-        const apiError = asApiError(error);
-        setView(apiError.kind === 'aborted' ? { kind: 'idle' } : { kind: 'error', error: apiError });
-      },
-    );
+    const attempt = (retried: boolean) => {
+      setView({ kind: 'busy', stage: 'uploading', fraction: 0 });
+      const request = requestMatch(target.blob, target.fileName, sent, (progress) => {
+        if (id === generation.current) {
+          setView({ kind: 'busy', stage: progress.phase, fraction: progress.fraction });
+        }
+      });
+      pending.current = request;
+      request.promise.then(
+        (response) => {
+          if (id === generation.current) setView({ kind: 'result', response, options: sent });
+        },
+        (error: unknown) => {
+          if (id !== generation.current) return;
+          const apiError = asApiError(error);
+          if (!retried && isBusy(apiError)) {
+            // The server is busy: say so, wait the delay it asked for, then try once more.
+            setView({ kind: 'busy', stage: 'retrying', fraction: null });
+            retryTimer.current = setTimeout(() => {
+              retryTimer.current = null;
+              if (id === generation.current) attempt(true);
+            }, apiError.retryAfter * 1000);
+            return;
+          }
+          setView(
+            apiError.kind === 'aborted' ? { kind: 'idle' } : { kind: 'error', error: apiError },
+          );
+        },
+      );
+    };
+    attempt(false);
   }, []);
 
   const submit = useCallback(

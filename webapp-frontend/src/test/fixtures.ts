@@ -100,6 +100,7 @@ export class FakeXHR {
   headers: Record<string, string> = {};
   status = 0;
   responseText = '';
+  responseHeaders: Record<string, string> = {};
   responseType = '';
   timeout = 0;
   aborted = false;
@@ -136,11 +137,14 @@ export class FakeXHR {
     this.upload.onprogress?.({ lengthComputable: true, loaded, total } as ProgressEvent);
   }
 
-  /** Finish the upload, then answer with `status` and a JSON (or raw string) body. */
-  respond(status: number, body: unknown): void {
+  /** Finish the upload, then answer with `status`, a JSON (or raw string) body and headers. */
+  respond(status: number, body: unknown, headers: Record<string, string> = {}): void {
     this.progress(100, 100);
     this.upload.onload?.();
     this.status = status;
+    this.responseHeaders = Object.fromEntries(
+      Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]),
+    );
     this.responseText = typeof body === 'string' ? body : JSON.stringify(body);
     this.onload?.();
   }
@@ -148,6 +152,10 @@ export class FakeXHR {
   /** A network failure (the browser's onerror, status 0). */
   fail(): void {
     this.onerror?.();
+  }
+
+  getResponseHeader(name: string): string | null {
+    return this.responseHeaders[name.toLowerCase()] ?? null;
   }
 
   field(name: string): FormDataEntryValue | null {
