@@ -48,35 +48,47 @@ def assets() -> Path:
     return TEST_ASSETS
 
 
-# The web back end's live-server helpers, exposed as fixtures for the browser tests in
-# webapp-frontend/e2e (they start the real `lookalike serve` process on 127.0.0.1).
+# The web back end's live-server helpers, exposed as fixtures for its tests and the browser
+# tests in webapp-frontend/e2e (they start the real `lookalike serve` process on 127.0.0.1).
 sys.path.insert(0, str(REPO_ROOT / "webapp-backend" / "tests"))
 from live_server import ensure_test_index, find_face_photo, live_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def web_test_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path | None]:
-    """``(index_dir, model_path)``: the demo index, or one built once for this session."""
+def test_index(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path | None]:
+    """``(index_dir, model_path)``: an index built from the sample with one photo of some
+    people held out (``face_photo``), once, then kept in pytest's cache."""
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    cache_dir = cache.mkdir("lookalike-web") if cache else tmp_path_factory.mktemp("lookalike-web")
     try:
-        return ensure_test_index(tmp_path_factory.mktemp("lookalike-web"))
+        return ensure_test_index(cache_dir, held_out=True)
     except FileNotFoundError as error:
         pytest.skip(str(error))
 
 
 @pytest.fixture(scope="session")
-def live_server_url(web_test_index: tuple[Path, Path | None]) -> Iterator[str]:
+def live_server_url(test_index: tuple[Path, Path | None]) -> Iterator[str]:
     """Base URL of a real server process serving the real frontend build."""
-    index_dir, model_path = web_test_index
+    index_dir, model_path = test_index
     with live_server(index_dir, model_path=model_path) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def face_photo_path(
-    web_test_index: tuple[Path, Path | None], tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """A real photo of a face that is in the served index."""
-    return find_face_photo(web_test_index[0], tmp_path_factory.mktemp("face"))[0]
+def face_photo(
+    test_index: tuple[Path, Path | None], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
+    """``(path, celebrity_id)``: a real photo of someone in the index; the photo itself is
+    not in it, so matching it tests recognition, not lookup."""
+    return find_face_photo(test_index[0], tmp_path_factory.mktemp("face"))
+
+
+@pytest.fixture(scope="session")
+def face_photo_path(face_photo: tuple[Path, str]) -> Path:
+    """The path of ``face_photo``."""
+    return face_photo[0]
 
 
 @pytest.fixture(scope="session")

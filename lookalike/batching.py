@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lookalike import detection, images
+from lookalike.errors import LookalikeError
 from lookalike.match import Matcher, MatchOptions
 from lookalike.pipeline import FaceEmbedding, FacePipeline, PhotoFaces, StageTimer
 
@@ -71,7 +72,7 @@ class BatchSettings:
             raise ValueError(f"model_threads must be at least 1, got {self.model_threads}")
 
 
-class Overloaded(RuntimeError):
+class Overloaded(LookalikeError, RuntimeError):
     """The photo was not processed: the queue was full, or it waited past the deadline.
 
     ``retry_after_s``: whole seconds after which the queue should have room again.

@@ -83,3 +83,45 @@ def default_model_path() -> Path:
 def default_index_dir() -> Path:
     """The demo index built from the committed sample gallery."""
     return _from_env("LOOKALIKE_INDEX", models_dir() / "demo-index")
+
+
+def metadata_candidates() -> dict[str, Path]:
+    """The IMDB-WIKI metadata files the notebooks look for, best first, by a readable label."""
+    return {
+        "imdb.mat (full download)": imdb_dir() / "imdb_crop" / "imdb.mat",
+        "wiki.mat (real, developer data)": shared_data_dir() / "imdb" / "wiki.mat",
+        "imdb.mat (committed sample)": sample_dir() / "imdb_crop" / "imdb.mat",
+    }
+
+
+def find_metadata_file(path: str | os.PathLike | None = None) -> tuple[str, Path]:
+    """``(label, path)`` of the metadata to analyse: ``path`` when given, else the first of
+    :func:`metadata_candidates` that exists (the committed sample always does)."""
+    if path is not None:
+        return "given as a parameter", Path(path)
+    for label, candidate in metadata_candidates().items():
+        if candidate.is_file():
+            return label, candidate
+    from lookalike.errors import MissingFileError
+
+    raise MissingFileError(f"no metadata file: none of {list(metadata_candidates().values())}")
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """A path as it may be printed in committed outputs: no machine-specific prefix.
+
+    Inside the repository: relative to it (``data/sample``); inside the developer data:
+    ``<shared>/…``; under the home folder: ``~/…``; anything else unchanged.
+    """
+    path = Path(path)
+    for root, shown in (
+        (REPO_ROOT, None),
+        (shared_data_dir(), "<shared>"),
+        (Path.home(), "~"),
+    ):
+        try:
+            relative = path.resolve().relative_to(root.resolve())
+        except (ValueError, OSError):
+            continue
+        return relative.as_posix() if shown is None else f"{shown}/{relative.as_posix()}"
+    return str(path)

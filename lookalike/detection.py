@@ -26,6 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from lookalike.errors import InvalidInputError
 from lookalike.images import downscale
 
 # Detection resolution, measured by benchmarks/bench_detection.py (2-core CPU, CPU ms/photo):
@@ -103,7 +104,7 @@ def detector_for(model_info: dict, detector: str | None = None) -> str:
 def check_detector(name: str) -> str:
     """``name`` if it is a known detector, else ``ValueError`` listing them."""
     if name not in DETECTORS:
-        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+        raise InvalidInputError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
     return name
 
 
@@ -122,7 +123,9 @@ def checked_confidence(min_confidence: float | None, detector: str) -> float:
         return default_min_confidence(detector)
     value = float(min_confidence)
     if not 0.0 < value < 1.0:
-        raise ValueError(f"the score threshold must be between 0 and 1, got {min_confidence}")
+        raise InvalidInputError(
+            f"the score threshold must be between 0 and 1, got {min_confidence}"
+        )
     return value
 
 

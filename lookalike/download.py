@@ -28,6 +28,7 @@ from pathlib import Path, PureWindowsPath
 from tqdm import tqdm
 
 from lookalike import __version__
+from lookalike.errors import InvalidInputError, LookalikeError
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 _HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
 
 
-class DownloadError(RuntimeError):
+class DownloadError(LookalikeError, RuntimeError):
     """A download or an extraction failed; the message says why and what to do next."""
 
 
@@ -93,7 +94,7 @@ def get_dataset(name: str) -> Dataset:
         return DATASETS[name]
     except KeyError:
         known = ", ".join(sorted(DATASETS))
-        raise ValueError(f"unknown dataset {name!r}; choose one of: {known}") from None
+        raise InvalidInputError(f"unknown dataset {name!r}; choose one of: {known}") from None
 
 
 def dataset_url(name: str, base_url: str | None = None) -> str:

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 
 from lookalike import config
+from lookalike.errors import InvalidInputError, MissingFileError
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +87,13 @@ def _setup_hint() -> str:
 
 def _read_manifest(manifest_path: Path) -> list[dict[str, Any]]:
     if not manifest_path.is_file():
-        raise FileNotFoundError(f"no weights manifest at {manifest_path}; {_setup_hint()}")
+        raise MissingFileError(f"no weights manifest at {manifest_path}; {_setup_hint()}")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"weights manifest {manifest_path} is not valid JSON: {error}") from error
+        raise InvalidInputError(
+            f"weights manifest {manifest_path} is not valid JSON: {error}"
+        ) from error
     groups_ok = isinstance(manifest, list) and all(
         isinstance(group, dict)
         and isinstance(group.get("paths"), list)
@@ -401,7 +404,7 @@ def model_info(path: str | os.PathLike | None = None) -> dict[str, Any]:
     """
     path = config.resolve_model_path(path)
     if not path.is_file():
-        raise FileNotFoundError(_missing_model_message(path))
+        raise MissingFileError(_missing_model_message(path))
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     digest = _SHA256_CACHE.get(key) or _sha256(path)
@@ -430,7 +433,7 @@ def save_keras_atomically(model: keras.Model, out_path: Path, *, reproducible: b
     bytes."""
     out_path = Path(out_path)
     if out_path.suffix != ".keras":
-        raise ValueError(f"the output must be a .keras file, got {out_path}")
+        raise InvalidInputError(f"the output must be a .keras file, got {out_path}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
         prefix=f".{out_path.stem}-", suffix=".keras", dir=out_path.parent
@@ -485,7 +488,7 @@ def convert_pretrained(weights_dir: Path | None = None, out_path: Path | None = 
     weights_dir = Path(weights_dir) if weights_dir else config.pretrained_weights_dir()
     out_path = Path(out_path) if out_path else config.model_path("dlib-resnet")
     if out_path.suffix != ".keras":
-        raise ValueError(f"the output must be a .keras file, got {out_path}")
+        raise InvalidInputError(f"the output must be a .keras file, got {out_path}")
 
     weights = read_tfjs_weights(weights_dir)
     model = build_face_resnet()
@@ -546,7 +549,7 @@ def load_embedding_model(path: str | os.PathLike | None = None) -> keras.Model:
     """
     path = config.resolve_model_path(path)
     if not path.is_file():
-        raise FileNotFoundError(_missing_model_message(path))
+        raise MissingFileError(_missing_model_message(path))
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     with _MODEL_CACHE_LOCK:

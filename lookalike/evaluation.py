@@ -10,12 +10,15 @@ name) is the query; the gallery is every other photo, singletons included (distr
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from lookalike.calibration import pair_similarities
+from lookalike.errors import InvalidInputError
 
 CMC_RANKS = 20
 
@@ -65,7 +68,7 @@ def identification(data: LabelledEmbeddings) -> dict:
     queries = np.flatnonzero(is_query)
     answered = queries[data.found[queries]]
     if len(answered) == 0:
-        raise ValueError("identification needs people with at least two photos with faces")
+        raise InvalidInputError("identification needs people with at least two photos with faces")
 
     similarities = data.embeddings[answered] @ data.embeddings[gallery].T
     gallery_labels = label_ids[gallery]
@@ -116,7 +119,9 @@ def pair_verification(data: LabelledEmbeddings, *, folds: int = 10, seed: int = 
         data.embeddings[rows], data.labels[rows], max_pairs=6000, seed=seed
     )
     if len(same) < folds or len(strangers) < folds:
-        raise ValueError("pair verification needs people with at least two photos with faces")
+        raise InvalidInputError(
+            "pair verification needs people with at least two photos with faces"
+        )
     rng = np.random.default_rng(seed)
     strangers = rng.choice(strangers, size=min(len(strangers), len(same)), replace=False)
     similarities = np.r_[same, strangers]
@@ -162,36 +167,32 @@ def evaluate(data: LabelledEmbeddings) -> dict:
 def save_report(report: dict, out_dir: str | Path, *, title: str = "") -> list[Path]:
     """Write report.json and, for what the report holds, the ROC and CMC curves (PNG)."""
     # No backend is forced here: headless runs pick a file backend by themselves, and notebooks
-    # keep their inline one.
+    # keep their inline one. The curves are drawn by lookalike.plots, as in the notebooks.
     import matplotlib.pyplot as plt
+
+    from lookalike import plots
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "report.json"]
     written[0].write_text(json.dumps(report, indent=1))
 
-    if "pairs" in report:
-        figure, axes = plt.subplots(figsize=(5, 4))
-        roc = report["pairs"]["roc"]
-        axes.plot(roc["false_positive_rate"], roc["true_positive_rate"])
-        axes.set(xlabel="false positive rate", ylabel="true positive rate", xscale="log")
-        axes.set_title(f"{title} ROC (AUC {report['pairs']['roc_auc']:.4f})".strip())
+    def save(figure: Any, name: str) -> None:
         figure.tight_layout()
-        written.append(out / "roc.png")
+        written.append(out / name)
         figure.savefig(written[-1], dpi=120)
         plt.close(figure)
 
+    if "pairs" in report:
+        figure, axes = plt.subplots(figsize=(5, 4))
+        plots.roc_curves({"pairs": report}, ax=axes, title=f"{title} ROC".strip(), log_scale=True)
+        save(figure, "roc.png")
     if "identification" in report:
         figure, axes = plt.subplots(figsize=(5, 4))
         for method in ("per_photo", "per_person"):
-            cmc = report["identification"][method]["cmc"]
-            axes.plot(range(1, len(cmc) + 1), cmc, marker=".", label=method.replace("_", " "))
-        axes.set(xlabel="rank", ylabel="identification rate", title=f"{title} CMC".strip())
-        axes.legend()
-        figure.tight_layout()
-        written.append(out / "cmc.png")
-        figure.savefig(written[-1], dpi=120)
-        plt.close(figure)
+            label = method.replace("_", " ")
+            plots.cmc_curves({label: report}, method=method, ax=axes, title=f"{title} CMC".strip())
+        save(figure, "cmc.png")
     return written
 
 
@@ -214,3 +215,36 @@ def summary_text(report: dict) -> str:
             f"AUC {pairs['roc_auc']:.4f}, threshold {pairs['threshold']:.3f}"
         )
     return "\n".join(lines)
+
+
+class MatchMiss(NamedTuple):
+    """A held-out query photo the app did not answer right at rank 1."""
+
+    photo: Any  # the query's GalleryPhoto
+    best: dict | None  # the app's #1 match; None when no face was found
+    truth: dict | None  # the right person's match, when among the top MAX_TOP_K
+    rank: int | None  # 1-based rank of the right person, when among them
+
+
+def app_misses(matcher: Any, queries: Sequence[Any]) -> list[MatchMiss]:
+    """Match each query photo (a ``GalleryPhoto`` of an indexed person, not itself in the index)
+    as the app does, with ``matcher`` (a ``lookalike.match.Matcher``); the ones not right at
+    rank 1. The first face found is the query's."""
+    from lookalike.match import MAX_TOP_K, MatchOptions, NoFaceError
+
+    misses = []
+    for photo in queries:
+        try:
+            found = matcher.match(photo.path, MatchOptions(top_k=MAX_TOP_K))
+        except NoFaceError:
+            misses.append(MatchMiss(photo, None, None, None))
+            continue
+        matches = found["faces"][0]["matches"]
+        ranks = [
+            rank for rank, hit in enumerate(matches) if hit["celebrity_id"] == photo.celebrity_id
+        ]
+        if not ranks:
+            misses.append(MatchMiss(photo, matches[0], None, None))
+        elif ranks[0] > 0:
+            misses.append(MatchMiss(photo, matches[0], matches[ranks[0]], ranks[0] + 1))
+    return misses

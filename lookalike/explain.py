@@ -33,6 +33,7 @@ import numpy as np
 
 from lookalike import detection
 from lookalike.detection import DetectedFace
+from lookalike.errors import LookalikeError
 
 METHOD = "occlusion"
 REGIONS = ("eyes", "brows", "nose", "mouth", "jaw")
@@ -54,7 +55,7 @@ MIN_BOX_OVERLAP = 0.3
 CHIP_JPEG_QUALITY = 90
 
 
-class ExplainError(ValueError):
+class ExplainError(LookalikeError, ValueError):
     """The match cannot be explained: no face at the given box, or none in the celebrity photo."""
 
 

@@ -37,6 +37,7 @@ import scipy.io
 from PIL import Image
 from tqdm import tqdm
 
+from lookalike.errors import InvalidInputError, MissingFileError
 from lookalike.imdb import BOX_COLUMNS, MATLAB_EPOCH, VARIABLES
 
 logger = logging.getLogger(__name__)
@@ -127,13 +128,15 @@ def make_imdb_fixture(
 
     people_dir, out_dir = Path(people_dir), Path(out_dir)
     if not people_dir.is_dir():
-        raise ValueError(f"people directory {people_dir} does not exist")
+        raise MissingFileError(f"people directory {people_dir} does not exist")
     if detector is None:
         from lookalike.detection import detect_faces as detector
     crop_root = out_dir / "imdb_crop"
     if crop_root.exists() and any(crop_root.iterdir()):
         if not overwrite:
-            raise ValueError(f"{crop_root} already holds files (pass overwrite=True to replace)")
+            raise InvalidInputError(
+                f"{crop_root} already holds files (pass overwrite=True to replace)"
+            )
         shutil.rmtree(crop_root)
 
     rng = np.random.default_rng(seed)
@@ -146,7 +149,7 @@ def make_imdb_fixture(
             photos = [photos[i] for i in sorted(chosen)]
         jobs.extend((NM_OFFSET + index, photo, facts) for photo in photos)
     if not jobs:
-        raise ValueError(f"no photos found under {people_dir}")
+        raise InvalidInputError(f"no photos found under {people_dir}")
 
     rows = []
     for photo_number, (nm, photo, facts) in enumerate(tqdm(jobs, disable=not progress), start=1):
@@ -226,14 +229,16 @@ def _choose_people(
     else:
         table = pd.read_csv(people_csv, dtype=str, keep_default_na=False)
         if "name" not in table.columns:
-            raise ValueError(f"{people_csv} has no 'name' column")
+            raise InvalidInputError(f"{people_csv} has no 'name' column")
         facts_by_name = {}
         for record in table.to_dict("records"):
             folder = record["name"].strip().replace(" ", "_")
             facts_by_name[folder] = _facts(folder.replace("_", " "), record)
         absent = [name for name in facts_by_name if name not in folders]
         if absent:
-            raise ValueError(f"{people_csv}: no folder in {people_dir} for {', '.join(absent)}")
+            raise InvalidInputError(
+                f"{people_csv}: no folder in {people_dir} for {', '.join(absent)}"
+            )
         names = sorted(facts_by_name)
     if max_people is not None and len(names) > max_people:
         names = sorted(rng.choice(names, size=max_people, replace=False).tolist())
@@ -244,14 +249,14 @@ def _facts(name: str, record: Mapping[str, str]) -> dict[str, Any]:
     """A person's name, dob (date or None), gender (1/0/NaN) and photo year (0 = unknown)."""
     birth = record.get("birth_date", "").strip()
     if birth and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", birth):
-        raise ValueError(f"{name}: birth_date {birth!r} is not YYYY-MM-DD")
+        raise InvalidInputError(f"{name}: birth_date {birth!r} is not YYYY-MM-DD")
     gender_text = record.get("gender", "").strip().lower()
     genders = {"male": 1.0, "m": 1.0, "1": 1.0, "female": 0.0, "f": 0.0, "0": 0.0, "": np.nan}
     if gender_text not in genders:
-        raise ValueError(f"{name}: gender {gender_text!r} is not male/female/blank")
+        raise InvalidInputError(f"{name}: gender {gender_text!r} is not male/female/blank")
     year = record.get("photo_year", "").strip()
     if year and not year.isdigit():
-        raise ValueError(f"{name}: photo_year {year!r} is not a year")
+        raise InvalidInputError(f"{name}: photo_year {year!r} is not a year")
     return {
         "name": name,
         "dob": date.fromisoformat(birth) if birth else None,

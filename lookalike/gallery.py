@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lookalike.errors import InvalidInputError, MissingFileError
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 # IMDB crops keep a 40% margin on every side of the face box, so in crop pixels the face sits at
@@ -47,7 +49,7 @@ def list_images(images_dir: str | Path) -> list[str]:
     """Image files under a folder (recursively), as sorted POSIX paths relative to it."""
     root = Path(images_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"image folder not found: {root}")
+        raise MissingFileError(f"image folder not found: {root}")
     return sorted(
         path.relative_to(root).as_posix()
         for path in root.rglob("*")
@@ -70,7 +72,9 @@ def from_folders(images_dir: str | Path) -> list[GalleryPhoto]:
             )
         )
     if not photos:
-        raise ValueError(f"no photos in person folders under {root} (expected DIR/<name>/*.jpg)")
+        raise InvalidInputError(
+            f"no photos in person folders under {root} (expected DIR/<name>/*.jpg)"
+        )
     return photos
 
 
@@ -96,7 +100,7 @@ def from_imdb(
     metadata, _report = cleaning.apply_filters(metadata, imdb_gallery_filters())
     metadata = metadata[[(crop_root / path).is_file() for path in metadata["full_path"]]]
     if metadata.empty:
-        raise ValueError(f"no usable photos listed in {mat_path}")
+        raise InvalidInputError(f"no usable photos listed in {mat_path}")
     metadata = cleaning.drop_conflicting_duplicates(
         cleaning.hash_images(metadata, crop_root, progress=progress)
     )

@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from lookalike.errors import LookalikeError
+
 # Room for today's 48-50 MP phone photos (8064×6048 = 48.8 MP, ~150 MB decoded); anything far
 # larger is a decompression bomb rather than a selfie.
 DEFAULT_MAX_PIXELS = 64_000_000
@@ -48,7 +50,7 @@ ERROR_CODES = ("empty_file", "not_an_image", "corrupt_image", "too_large", "unsu
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
-class ImageError(ValueError):
+class ImageError(LookalikeError, ValueError):
     """An input that is not a usable photo; ``code`` is one of :data:`ERROR_CODES`."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -29,6 +29,8 @@ import pandas as pd
 import scipy.io
 from scipy.io.matlab import MatReadError
 
+from lookalike.errors import LookalikeError
+
 # Field order in the real files; some public loaders index fields by position.
 FIELDS = (
     "dob",
@@ -50,7 +52,7 @@ MIN_VALID_DATENUM = 367
 BOX_COLUMNS = ("face_x1", "face_y1", "face_x2", "face_y2")
 
 
-class MetadataError(ValueError):
+class MetadataError(LookalikeError, ValueError):
     """The metadata file is missing, unreadable or not laid out like imdb.mat / wiki.mat."""
 
 

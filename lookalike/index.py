@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from lookalike.calibration import Calibration
+from lookalike.errors import LookalikeError
 from lookalike.search import (  # noqa: F401 (re-exported: where callers found them before)
     CANDIDATES_PER_RESULT,
     COMPRESSED_SEARCH_MIN_PHOTOS,
@@ -44,7 +45,7 @@ FORMAT_NAME = "lookalike-index"
 FORMAT_VERSION = 1
 
 
-class IndexFormatError(ValueError):
+class IndexFormatError(LookalikeError, ValueError):
     """An index folder that is missing, damaged, or built for another model."""
 
 

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from lookalike import images
 from lookalike.calibration import RELIABLE_PAIRS, fit_calibration, reference_calibration
 from lookalike.detection import DetectedFace, default_min_confidence, detector_for
+from lookalike.errors import InvalidInputError
 from lookalike.gallery import GalleryPhoto
 from lookalike.index import FORMAT_NAME, FORMAT_VERSION
 from lookalike.pipeline import FacePipeline
@@ -145,9 +146,9 @@ def build_index(
     recorded in ``index.json``.
     """
     if not photos:
-        raise ValueError("the gallery is empty: nothing to index")
+        raise InvalidInputError("the gallery is empty: nothing to index")
     if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        raise InvalidInputError(f"chunk_size must be at least 1, got {chunk_size}")
     from lookalike import embedder
 
     out = Path(out_dir)
@@ -227,7 +228,7 @@ def _write_index(
         }
     )[found]
     if table.empty:
-        raise ValueError(f"no face was found in any of the {len(photos)} gallery photos")
+        raise InvalidInputError(f"no face was found in any of the {len(photos)} gallery photos")
     # Group rows by celebrity (first-seen order) so search can take each one's best photo at once.
     first_seen = {cid: order for order, cid in enumerate(dict.fromkeys(table["celebrity_id"]))}
     table = table.assign(group=table["celebrity_id"].map(first_seen)).sort_values(

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from lookalike import detection
+from lookalike.errors import InvalidInputError, LookalikeError
 from lookalike.index import CelebrityIndex
 from lookalike.pipeline import FacePipeline, PhotoFaces
 
@@ -22,7 +23,7 @@ MAX_FACES = 20  # faces matched per photo; more are counted but not matched
 GENDERS = ("female", "male")
 
 
-class NoFaceError(ValueError):
+class NoFaceError(LookalikeError, ValueError):
     """The photo decoded fine but holds no face we can match."""
 
 
@@ -34,11 +35,13 @@ class MatchOptions:
 
     def __post_init__(self) -> None:
         if not 1 <= self.top_k <= MAX_TOP_K:
-            raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}, got {self.top_k}")
+            raise InvalidInputError(f"top_k must be between 1 and {MAX_TOP_K}, got {self.top_k}")
         if self.gender is not None and self.gender not in GENDERS:
-            raise ValueError(f"gender must be one of {', '.join(GENDERS)}, got {self.gender!r}")
+            raise InvalidInputError(
+                f"gender must be one of {', '.join(GENDERS)}, got {self.gender!r}"
+            )
         if self.max_faces < 1:
-            raise ValueError(f"max_faces must be at least 1, got {self.max_faces}")
+            raise InvalidInputError(f"max_faces must be at least 1, got {self.max_faces}")
 
 
 class Matcher:

@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from lookalike.errors import InvalidInputError
 from lookalike.search import COMPRESSED_SEARCH_MIN_PHOTOS, Candidate, check_query
 
 if TYPE_CHECKING:
@@ -71,12 +72,12 @@ def parse_store_uri(store: str) -> StoreAddress:
     if scheme == "milvus-lite":
         path = store.split("://", 1)[1].split("?", 1)[0]
         if not path:
-            raise ValueError(f"store {store!r}: no file path (milvus-lite:///path/faces.db)")
+            raise InvalidInputError(f"store {store!r}: no file path (milvus-lite:///path/faces.db)")
         collection = query.get("collection", [DEFAULT_COLLECTION])[0]
         address = StoreAddress(str(Path(path).expanduser()), collection)
     elif scheme in ("milvus", "milvus+http", "milvus+https"):
         if not parts.hostname:
-            raise ValueError(f"store {store!r}: no host (milvus://host:19530/collection)")
+            raise InvalidInputError(f"store {store!r}: no host (milvus://host:19530/collection)")
         transport = "https" if scheme == "milvus+https" else "http"
         collection = parts.path.strip("/") or query.get("collection", [DEFAULT_COLLECTION])[0]
         address = StoreAddress(
@@ -85,12 +86,12 @@ def parse_store_uri(store: str) -> StoreAddress:
             os.environ.get(TOKEN_ENV, ""),
         )
     else:
-        raise ValueError(
+        raise InvalidInputError(
             f"store {store!r} is not a milvus-lite:///path/faces.db or "
             "milvus://host:19530/collection URI"
         )
     if not _COLLECTION_NAME.fullmatch(address.collection):
-        raise ValueError(f"store {store!r}: {address.collection!r} is not a collection name")
+        raise InvalidInputError(f"store {store!r}: {address.collection!r} is not a collection name")
     return address
 
 
@@ -156,7 +157,9 @@ def push_index(
     from tqdm.auto import tqdm
 
     if index_type not in INDEX_TYPES:
-        raise ValueError(f"index_type must be one of {', '.join(INDEX_TYPES)}, got {index_type!r}")
+        raise InvalidInputError(
+            f"index_type must be one of {', '.join(INDEX_TYPES)}, got {index_type!r}"
+        )
     if index_type == "auto":
         index_type = "FLAT" if len(index) < COMPRESSED_SEARCH_MIN_PHOTOS else "HNSW"
     address = parse_store_uri(store)

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from lookalike import alignment, config
+from lookalike.errors import InvalidInputError, LookalikeError
 
 DEFAULT_MODEL = config.DEFAULT_MODEL_NAME
 
 
-class ModelInstallError(RuntimeError):
+class ModelInstallError(LookalikeError, RuntimeError):
     """A model's weights could not be obtained or did not match their pinned digest."""
 
 
@@ -174,7 +175,7 @@ DETECTOR_LICENCES = {"yunet": "MIT (OpenCV zoo's YuNet, libfacedetection)", "mtc
 def get_spec(name: str) -> ModelSpec:
     """The registered model called ``name``; ``ValueError`` listing the names otherwise."""
     if name not in REGISTRY:
-        raise ValueError(f"unknown model {name!r}; registered models: {', '.join(REGISTRY)}")
+        raise InvalidInputError(f"unknown model {name!r}; registered models: {', '.join(REGISTRY)}")
     return REGISTRY[name]
 
 

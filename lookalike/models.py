@@ -20,6 +20,7 @@ import keras
 from keras import ops
 
 from lookalike import config, embedder
+from lookalike.errors import InvalidInputError
 
 CHIP_SIZE = embedder.CHIP_SIZE
 HEADS = ("softmax", "arcface")
@@ -40,15 +41,15 @@ class HeadConfig:
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
-            raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
+            raise InvalidInputError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if self.embedding_size < 2:
-            raise ValueError(f"embedding_size must be at least 2, got {self.embedding_size}")
+            raise InvalidInputError(f"embedding_size must be at least 2, got {self.embedding_size}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise InvalidInputError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.l1 < 0 or self.l2 < 0:
-            raise ValueError(f"l1 and l2 must not be negative, got {self.l1}, {self.l2}")
+            raise InvalidInputError(f"l1 and l2 must not be negative, got {self.l1}, {self.l2}")
         if self.arcface_scale <= 0 or not 0.0 <= self.arcface_margin < math.pi / 2:
-            raise ValueError("arcface_scale must be positive and arcface_margin in [0, π/2)")
+            raise InvalidInputError("arcface_scale must be positive and arcface_margin in [0, π/2)")
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,17 @@ class ScratchConfig(HeadConfig):
         super().__post_init__()
         object.__setattr__(self, "filters", tuple(int(count) for count in self.filters))
         if not 16 <= self.image_size <= 512:
-            raise ValueError(f"image_size must be between 16 and 512, got {self.image_size}")
+            raise InvalidInputError(f"image_size must be between 16 and 512, got {self.image_size}")
         if not self.filters or min(self.filters) < 1:
-            raise ValueError(f"filters must be a non-empty list of positive counts: {self.filters}")
+            raise InvalidInputError(
+                f"filters must be a non-empty list of positive counts: {self.filters}"
+            )
         if self.image_size >> len(self.filters) < 1:
-            raise ValueError(f"{len(self.filters)} pooling blocks shrink {self.image_size} px to 0")
+            raise InvalidInputError(
+                f"{len(self.filters)} pooling blocks shrink {self.image_size} px to 0"
+            )
         if not 0.0 <= self.block_dropout < 1.0:
-            raise ValueError(f"block_dropout must be in [0, 1), got {self.block_dropout}")
+            raise InvalidInputError(f"block_dropout must be in [0, 1), got {self.block_dropout}")
 
 
 @dataclass(frozen=True)
@@ -89,9 +94,9 @@ class TransferConfig(HeadConfig):
         super().__post_init__()
         blocks = len(embedder.RESIDUAL_BLOCKS)
         if not 0 <= self.fine_tune_blocks <= blocks:
-            raise ValueError(f"fine_tune_blocks must be between 0 and {blocks}")
+            raise InvalidInputError(f"fine_tune_blocks must be between 0 and {blocks}")
         if self.fine_tune_epochs < 0 or self.fine_tune_learning_rate <= 0:
-            raise ValueError("fine_tune_epochs must be ≥ 0 and fine_tune_learning_rate > 0")
+            raise InvalidInputError("fine_tune_epochs must be ≥ 0 and fine_tune_learning_rate > 0")
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,4 +346,4 @@ def build(
         return build_scratch(num_classes, settings, normalization_data=normalization_data)
     if model_type == "transfer" and isinstance(settings, TransferConfig):
         return build_transfer(num_classes, settings)
-    raise ValueError(f"unknown model type {model_type!r} (choose scratch or transfer)")
+    raise InvalidInputError(f"unknown model type {model_type!r} (choose scratch or transfer)")

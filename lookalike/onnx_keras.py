@@ -26,8 +26,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from lookalike.errors import LookalikeError
 
-class UnsupportedGraphError(ValueError):
+
+class UnsupportedGraphError(LookalikeError, ValueError):
     """The ONNX graph uses an operator or attribute this converter does not handle."""
 
 

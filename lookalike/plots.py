@@ -228,15 +228,23 @@ def score_curve(calibration: Any, *, ax: Any = None, title: str | None = None) -
     high = float(calibration.same_person_quantiles[-1])
     similarities = np.linspace(max(-1.0, low - 0.1), min(1.0, high + 0.05), 300)
     ax.plot(similarities, calibration.score(similarities), color="black")
-    for level, style in ((50, ":"),):
-        ax.axhline(level, color="grey", linestyle=style, linewidth=1)
+    ax.axhline(50, color="grey", linestyle=":", linewidth=1)  # "more alike than any strangers"
     ax.set(xlabel="cosine similarity", ylabel="look-alike score", ylim=(-2, 102))
     ax.set_title(title or "calibrated score", fontsize=10)
     return ax
 
 
-def roc_curves(reports: Mapping[str, Mapping[str, Any]], *, ax: Any = None) -> Any:
-    """Pair-verification ROC curves of several ``lookalike.evaluation`` reports."""
+def roc_curves(
+    reports: Mapping[str, Mapping[str, Any]],
+    *,
+    ax: Any = None,
+    title: str = "pair ROC",
+    log_scale: bool = False,
+) -> Any:
+    """Pair-verification ROC curves of several ``lookalike.evaluation`` reports.
+
+    ``log_scale``: a logarithmic false-positive axis, where good models differ.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
     for name, report in reports.items():
@@ -245,24 +253,33 @@ def roc_curves(reports: Mapping[str, Mapping[str, Any]], *, ax: Any = None) -> A
         ax.plot(
             roc["false_positive_rate"],
             roc["true_positive_rate"],
-            label=f"{name} (AUC {pairs['roc_auc']:.3f})",
+            label=f"{name} (AUC {pairs['roc_auc']:.4f})",
         )
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="pair ROC")
+    if not log_scale:
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    if log_scale:
+        ax.set_xscale("log")
     ax.legend(fontsize=8)
     return ax
 
 
 def cmc_curves(
-    reports: Mapping[str, Mapping[str, Any]], *, method: str = "per_photo", ax: Any = None
+    reports: Mapping[str, Mapping[str, Any]],
+    *,
+    method: str = "per_photo",
+    ax: Any = None,
+    title: str | None = None,
 ) -> Any:
-    """Identification rate by rank (CMC) of several ``lookalike.evaluation`` reports."""
+    """Identification rate by rank (CMC) of several ``lookalike.evaluation`` reports;
+    ``method``: ``per_photo`` or ``per_person`` (each person's mean embedding)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
     for name, report in reports.items():
         cmc = report["identification"][method]["cmc"]
         ax.plot(range(1, len(cmc) + 1), cmc, marker=".", label=name)
-    ax.set(xlabel="rank", ylabel="identification rate", ylim=(0, 1.02), title=f"CMC ({method})")
+    ax.set(xlabel="rank", ylabel="identification rate", ylim=(0, 1.02))
+    ax.set_title(title or f"CMC ({method})")
     ax.legend(fontsize=8)
     return ax
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from lookalike import config, embedder, evaluation, models
+from lookalike.errors import InvalidInputError
 from lookalike.training_data import (
     ChipSet,
     DataConfig,
@@ -62,15 +63,19 @@ class FitConfig:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise ValueError(f"training.batch_size must be at least 1, got {self.batch_size}")
+            raise InvalidInputError(
+                f"training.batch_size must be at least 1, got {self.batch_size}"
+            )
         if self.epochs < 1:
-            raise ValueError(f"training.epochs must be at least 1, got {self.epochs}")
+            raise InvalidInputError(f"training.epochs must be at least 1, got {self.epochs}")
         if self.learning_rate <= 0:
-            raise ValueError(f"training.learning_rate must be positive, got {self.learning_rate}")
+            raise InvalidInputError(
+                f"training.learning_rate must be positive, got {self.learning_rate}"
+            )
         if self.patience < 1:
-            raise ValueError(f"training.patience must be at least 1, got {self.patience}")
+            raise InvalidInputError(f"training.patience must be at least 1, got {self.patience}")
         if self.distribute not in DISTRIBUTE:
-            raise ValueError(f"training.distribute must be one of {', '.join(DISTRIBUTE)}")
+            raise InvalidInputError(f"training.distribute must be one of {', '.join(DISTRIBUTE)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,11 +92,11 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_TYPES:
-            raise ValueError(
+            raise InvalidInputError(
                 f"unknown model type {self.model!r} (choose {' or '.join(MODEL_TYPES)})"
             )
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
-            raise ValueError(f"name must be a plain folder name, got {self.name!r}")
+            raise InvalidInputError(f"name must be a plain folder name, got {self.name!r}")
 
     @property
     def run_name(self) -> str:
@@ -126,11 +131,11 @@ def _checked_section(
 ) -> dict[str, Any]:
     """``values`` with unknown keys and mistyped values refused (types from the defaults)."""
     if not isinstance(values, dict):
-        raise ValueError(f"{where} must be a JSON object, got {type(values).__name__}")
+        raise InvalidInputError(f"{where} must be a JSON object, got {type(values).__name__}")
     fields = {field.name: field for field in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ValueError(
+        raise InvalidInputError(
             f"unknown key(s) in {where}: {', '.join(unknown)} (known: {', '.join(sorted(fields))})"
         )
     for key, value in values.items():
@@ -138,7 +143,7 @@ def _checked_section(
             continue
         annotation = str(fields[key].type)
         if not _type_matches(value, annotation):
-            raise ValueError(f"{where}.{key} must be {annotation}, got {value!r}")
+            raise InvalidInputError(f"{where}.{key} must be {annotation}, got {value!r}")
     return dict(values)
 
 
@@ -179,10 +184,12 @@ def load_config(
     ``overrides={"training.epochs": 3, "model": "transfer"}`` replaces single values.
     """
     if (preset is None) == (config_file is None):
-        raise ValueError("give exactly one of a preset name or a config file")
+        raise InvalidInputError("give exactly one of a preset name or a config file")
     if preset is not None:
         if preset not in list_presets():
-            raise ValueError(f"unknown preset {preset!r} (presets: {', '.join(list_presets())})")
+            raise InvalidInputError(
+                f"unknown preset {preset!r} (presets: {', '.join(list_presets())})"
+            )
         text = (resources.files("lookalike") / "presets" / f"{preset}.json").read_text("utf-8")
         where = f"preset {preset}"
     else:
@@ -191,14 +198,14 @@ def load_config(
     try:
         values = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{where} is not valid JSON: {error}") from error
+        raise InvalidInputError(f"{where} is not valid JSON: {error}") from error
     for dotted, value in (overrides or {}).items():
         *parents, key = dotted.split(".")
         section = values
         for parent in parents:
             section = section.setdefault(parent, {})
             if not isinstance(section, dict):
-                raise ValueError(f"cannot set {dotted}: {parent} is not a section")
+                raise InvalidInputError(f"cannot set {dotted}: {parent} is not a section")
         section[key] = value
     return TrainingConfig.from_dict(values)
 
@@ -220,7 +227,9 @@ def distribution_strategy(setting: str) -> Any:
     import tensorflow as tf
 
     if setting not in DISTRIBUTE:
-        raise ValueError(f"distribute must be one of {', '.join(DISTRIBUTE)}, got {setting!r}")
+        raise InvalidInputError(
+            f"distribute must be one of {', '.join(DISTRIBUTE)}, got {setting!r}"
+        )
     gpus = tf.config.list_physical_devices("GPU")
     if setting == "mirrored" or (setting == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
@@ -611,7 +620,7 @@ def compare_models(
     """
     heldout = dataset.heldout if isinstance(dataset, TrainingData) else dataset
     if len(heldout) == 0:
-        raise ValueError("no held-out chips to compare models on")
+        raise InvalidInputError("no held-out chips to compare models on")
     rows = []
     for name, location in model_paths.items():
         model = _comparison_model(location)

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from lookalike import config
+from lookalike.errors import LookalikeError
 
 WEIGHTS_NAME = "face_detection_yunet_2023mar_int8bq.onnx"
 WEIGHTS_SHA256 = "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
@@ -33,7 +34,7 @@ _weights_lock = threading.Lock()
 _weights: bytes | None = None
 
 
-class YuNetWeightsError(RuntimeError):
+class YuNetWeightsError(LookalikeError, RuntimeError):
     """The YuNet weight file is missing, truncated or not the pinned one."""
 
 

@@ -7,6 +7,8 @@ import importlib
 import logging
 import sys
 
+from lookalike.errors import LookalikeError
+
 # Each module exposes ``register(subparsers)``; its handlers receive the parsed namespace and
 # return an exit code. Modules are imported lazily inside handlers where they pull in TensorFlow.
 COMMAND_MODULES = [
@@ -21,8 +23,8 @@ COMMAND_MODULES = [
 ]
 
 
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, exit status 2, no traceback."""
+class CommandError(LookalikeError):
+    """A wrong argument or combination of arguments: printed as one line, exit status 2."""
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which CPU build it picked
     try:
         return int(args.handler(args) or 0)
-    except (CommandError, ValueError, FileNotFoundError) as error:
+    except LookalikeError as error:  # anything else is a bug of ours: its traceback shows
         print(f"lookalike {args.command}: error: {error}", file=sys.stderr)
         return 2
 

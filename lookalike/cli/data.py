@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from lookalike import config
+from lookalike.cli import CommandError
 
 DATASETS = ("imdb", "imdb-meta", "wiki")
 
@@ -83,7 +84,7 @@ def run_make_fixture(args: argparse.Namespace) -> int:
 
     for flag, value in (("--max-people", args.max_people), ("--max-photos", args.max_photos)):
         if value is not None and value < 1:
-            raise ValueError(f"{flag} must be at least 1, got {value}")
+            raise CommandError(f"{flag} must be at least 1, got {value}")
     mat = make_imdb_fixture(
         args.people_dir,
         args.out or config.sample_dir(),
@@ -100,15 +101,12 @@ def run_make_fixture(args: argparse.Namespace) -> int:
 
 def run_download(args: argparse.Namespace) -> int:
     """Download (and by default extract) one IMDB-WIKI archive."""
-    from lookalike.cli import CommandError
-    from lookalike.download import DownloadError, download_dataset
+    from lookalike.download import download_dataset
 
     default = config.data_dir() / "wiki" if args.dataset == "wiki" else config.imdb_dir()
-    try:
-        result = download_dataset(
-            args.dataset, args.dest or default, base_url=args.base_url, extract=not args.no_extract
-        )
-    except DownloadError as error:  # network/archive trouble: one line for the user too
-        raise CommandError(str(error)) from error
+    # Network or archive trouble raises DownloadError, a LookalikeError: one line for the user.
+    result = download_dataset(
+        args.dataset, args.dest or default, base_url=args.base_url, extract=not args.no_extract
+    )
     print(result)
     return 0

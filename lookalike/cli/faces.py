@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike import config
-from lookalike.cli import add_detector_argument, add_model_argument
+from lookalike.cli import CommandError, add_detector_argument, add_model_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,7 +68,7 @@ def run_match(args: argparse.Namespace) -> int:
     try:
         result = matcher.match(args.image, MatchOptions(top_k=args.top_k, gender=args.gender))
     except (ImageError, NoFaceError) as error:
-        raise ValueError(f"{args.image}: {error}") from error
+        raise CommandError(f"{args.image}: {error}") from error
     if args.json:
         print(json.dumps(result, indent=1))
         return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.cli import add_detector_argument, add_model_argument
+from lookalike.cli import CommandError, add_detector_argument, add_model_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,7 +72,7 @@ def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
 def chunk_runner(args: argparse.Namespace):
     """The chunk runner that ``--ray`` asks for, or None for the in-process build."""
     if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+        raise CommandError(f"--workers must be at least 1, got {args.workers}")
     if args.ray is None:
         return None
     from lookalike.ray_build import RayChunkRunner

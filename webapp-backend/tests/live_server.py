@@ -2,8 +2,10 @@
 
 - :func:`ensure_test_index`: an index to test against: the demo index when it has been built,
   else one built (once, then cached) from ``data/sample`` or, failing that, from ten people of
-  ``../shared/data/lfw-dev``.
-- :func:`find_face_photo`: a real photo file of a face whose celebrity is in that index.
+  ``../shared/data/lfw-dev``. With ``held_out=True`` always a built one, with one photo of
+  some people left out of it (listed in its ``held_out.json``).
+- :func:`find_face_photo`: a real photo file of a face whose celebrity is in that index: a
+  held-out photo when the index has them (recognition, not lookup).
 - :func:`start_live_server` / :func:`stop_live_server` / :func:`live_server`: ``lookalike serve``
   as a real subprocess on 127.0.0.1 (gunicorn), ready once ``/api/health`` answers.
 
@@ -33,21 +35,26 @@ from lookalike import config
 
 LFW_PEOPLE = 10
 LFW_PHOTOS_PER_PERSON = 4
+HELD_OUT_PEOPLE = 8  # people with one photo left out of a held-out test index
+HELD_OUT_FILE = "held_out.json"
 _LISTENING = re.compile(r"Listening at: (http://\S+)")
 
 
-def ensure_test_index(cache_dir: Path) -> tuple[Path, Path | None]:
+def ensure_test_index(cache_dir: Path, *, held_out: bool = False) -> tuple[Path, Path | None]:
     """``(index_dir, model_path)`` to test against; ``model_path`` None means the default model.
 
     Uses the demo index (``config.default_index_dir()``) when it exists. Otherwise builds one in
     ``cache_dir`` (reused on later runs while the photos and the model stay the same), from
     ``data/sample`` when present, else from a small folder-per-person copy of LFW.
+
+    ``held_out``: always build, leaving out the last photo of the first ``HELD_OUT_PEOPLE``
+    people with three or more photos; their paths and ids go to ``<index>/held_out.json``.
     """
     from lookalike import embedder, gallery
     from lookalike.index_build import build_index
 
     default_index = config.default_index_dir()
-    if (default_index / "index.json").is_file():
+    if not held_out and (default_index / "index.json").is_file():
         return default_index, None
     cache_dir = Path(cache_dir)
     model_path = config.default_model_path()
@@ -63,6 +70,8 @@ def ensure_test_index(cache_dir: Path) -> tuple[Path, Path | None]:
         folders = _lfw_gallery(cache_dir / "lfw-gallery")
         photos = gallery.from_folders(folders)
         source = {"kind": "folders", "path": str(folders)}
+    queries = _held_out_photos(photos) if held_out else []
+    photos = [photo for photo in photos if photo not in queries]
     # A cached index is reused only for the same photos and the same model.
     fingerprint = hashlib.sha256(embedder.model_info(model_path)["sha256"].encode())
     for photo in photos:
@@ -72,7 +81,18 @@ def ensure_test_index(cache_dir: Path) -> tuple[Path, Path | None]:
     index_dir = cache_dir / f"index-{source['kind']}-{fingerprint.hexdigest()[:12]}"
     if not (index_dir / "index.json").is_file():
         build_index(photos, index_dir, model_path=model_path, progress=False, source=source)
+        listed = [{"path": str(p.path), "celebrity_id": p.celebrity_id} for p in queries]
+        (index_dir / HELD_OUT_FILE).write_text(json.dumps(listed, indent=1))
     return index_dir, model_path
+
+
+def _held_out_photos(photos: Sequence) -> list:
+    """The last photo of each of the first ``HELD_OUT_PEOPLE`` people with 3+ photos."""
+    by_person: dict[str, list] = collections.defaultdict(list)
+    for photo in photos:
+        by_person[photo.celebrity_id].append(photo)
+    chosen = [group[-1] for group in by_person.values() if len(group) >= 3]
+    return chosen[:HELD_OUT_PEOPLE]
 
 
 def _lfw_gallery(out: Path) -> Path:
@@ -102,11 +122,15 @@ def _lfw_gallery(out: Path) -> Path:
 def find_face_photo(index_dir: Path, out_dir: Path) -> tuple[Path, str]:
     """``(photo_path, celebrity_id)``: a real photo file of someone in the index.
 
-    The source photo of the index's first photo when it is still on disk, else that photo's
-    thumbnail written to ``out_dir/face.jpg`` (a real face crop too).
+    The index's first held-out photo (``held_out.json``: the person is indexed, this photo is
+    not), else the source photo of the index's first photo when it is still on disk, else that
+    photo's thumbnail written to ``out_dir/face.jpg`` (a real face crop too).
     """
     from lookalike.index import CelebrityIndex
 
+    listed = Path(index_dir) / HELD_OUT_FILE
+    if listed.is_file() and (queries := json.loads(listed.read_text())):
+        return Path(queries[0]["path"]), str(queries[0]["celebrity_id"])
     index = CelebrityIndex(index_dir)
     for photo_id, row in enumerate(index.photos.itertuples(index=False)):
         source = Path(str(row.source_path))
