@@ -24,7 +24,13 @@ growth of a fresh process that opens the index and builds the searcher; for milv
 includes its in-process server). Each measurement runs in its own process.
 
     python benchmarks/bench_scale.py [--sizes 10000,100000,460723,2000000] [--queries 200]
-        [--searchers exact,compressed,milvus] [--milvus-max 2000000] [--out bench-results/scale]
+        [--searchers exact,compressed,milvus] [--milvus-max 2000000] [--milvus-timeout 1800]
+        [--fresh] [--out bench-results/scale]
+
+Rows measured by an earlier run (same real embeddings) stay in ``scale.json`` unless measured
+again or ``--fresh``, so sizes can be run one at a time. Milvus steps run under
+``--milvus-timeout`` seconds each: Milvus Lite builds its HNSW index in a background thread
+after the push, and its process only exits once that is done; the row says what happened.
 """
 
 from __future__ import annotations
@@ -104,6 +110,7 @@ def real_embeddings(photos: int, augmentations: int, cache: Path, seed: int = 0)
         "people": np.array(people),
         "original": np.array(is_original),
         "chip_size": np.array(pipeline.chip_size),
+        "model": np.array(pipeline.model_info.get("name", "?")),
     }
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, **result)
@@ -244,19 +251,41 @@ def _push(folder: str, store: str, out_path: str) -> None:
     index = CelebrityIndex(folder, search="exact")
     started = time.perf_counter()
     push_index(index, store, progress=False)
-    Path(out_path).write_text(json.dumps({"push_s": time.perf_counter() - started}))
+    # When the push returned: the process may still have background work before it can exit.
+    Path(out_path).write_text(
+        json.dumps({"push_s": time.perf_counter() - started, "returned_at": time.time()})
+    )
 
 
 WORKERS = {"measure": _measure, "push": _push}
 
 
-def _in_process(target, *args) -> None:
-    """Run a worker function in a fresh Python process (clean memory figures)."""
+def _in_process(target, *args, timeout: float | None = None) -> bool:
+    """Run a worker function in a fresh Python process (clean memory figures).
+
+    False when it ran past ``timeout`` seconds (it is killed).
+    """
     name = next(key for key, function in WORKERS.items() if function is target)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", name, json.dumps(args)]
-    finished = subprocess.run(command, check=False)
+    try:
+        finished = subprocess.run(command, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"  {name}: killed after {timeout:.0f} s", flush=True)
+        return False
     if finished.returncode != 0:
         raise RuntimeError(f"{name}{args[:1]} failed (exit {finished.returncode})")
+    return True
+
+
+def _read_saved(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _failed(size: int, kind: str, note: str) -> dict:
+    return {"N": size, "searcher": kind, "build_s": None, "p50_ms": None, "note": note}
 
 
 def recall_at_10(found: list[list[int]], exact: list[list[int]]) -> float:
@@ -272,24 +301,44 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=1200, help="real lfw-dev photos embedded")
     parser.add_argument("--augmentations", type=int, default=7, help="per real photo")
     parser.add_argument("--milvus-max", type=int, default=2_000_000, help="largest N for milvus")
+    parser.add_argument(
+        "--milvus-timeout", type=float, default=1800, help="seconds per Milvus push / measure"
+    )
+    parser.add_argument("--fresh", action="store_true", help="drop the rows of earlier runs")
     parser.add_argument("--work", type=Path, default=config.cache_dir() / "bench-scale")
     parser.add_argument("--out", type=Path, default=config.REPO_ROOT / "bench-results" / "scale")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     kinds = args.searchers.split(",")
 
-    real = real_embeddings(
-        args.photos, args.augmentations, args.work / f"real-{args.photos}x{args.augmentations}.npz"
-    )
+    from lookalike import embedder
+
+    model = embedder.model_info(None)  # the default model: the cache is per model
+    name = f"real-{args.photos}x{args.augmentations}-{model['name']}-{model['sha256'][:12]}.npz"
+    real = real_embeddings(args.photos, args.augmentations, args.work / name)
     generator = Generator(real)
     facts = generator.facts
+    facts["model"] = str(real["model"])
     print(
         f"real embeddings: {facts['real_embeddings']:,} of {facts['real_people']:,} lfw-dev "
-        f"people (chip {int(real['chip_size'])} px); mean cosine to their mean direction "
-        f"{facts['mean_cosine_to_mean_direction']:.3f}"
+        f"people by {facts['model']} (chip {int(real['chip_size'])} px); mean cosine to "
+        f"their mean direction {facts['mean_cosine_to_mean_direction']:.3f}"
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    saved = {} if args.fresh else _read_saved(args.out / "scale.json")
+    earlier = saved.get("rows", []) if saved.get("facts") == generator.facts else []
+    rows: list[dict] = []
+
+    def save() -> pd.DataFrame:
+        again = {(row["N"], row["searcher"]) for row in rows}
+        kept = [row for row in earlier if (row["N"], row["searcher"]) not in again]
+        order = {kind: number for number, kind in enumerate(("exact", "compressed", "milvus"))}
+        merged = sorted(kept + rows, key=lambda row: (row["N"], order.get(row["searcher"], 9)))
+        (args.out / "scale.json").write_text(
+            json.dumps({"facts": generator.facts, "rows": merged}, indent=1)
+        )
+        return pd.DataFrame(merged)
+
     for size in sizes:
         folder = args.work / f"index-{size}"
         shutil.rmtree(folder, ignore_errors=True)
@@ -308,16 +357,41 @@ def main() -> None:
             if kind == "milvus" and size > args.milvus_max:
                 print(f"  milvus: skipped above --milvus-max {args.milvus_max:,}")
                 continue
-            store, build_s = None, None
+            store, build_s, note = None, None, ""
+            timeout = args.milvus_timeout if kind == "milvus" else None
             if kind == "milvus":
                 database = args.work / f"milvus-{size}" / "faces.db"
                 shutil.rmtree(database.parent, ignore_errors=True)
                 store = f"milvus-lite://{database}"
                 push_out = args.work / f"push-{size}.json"
-                _in_process(_push, str(folder), store, str(push_out))
-                build_s = json.loads(push_out.read_text())["push_s"]
+                push_out.unlink(missing_ok=True)
+                exited = _in_process(_push, str(folder), store, str(push_out), timeout=timeout)
+                if not push_out.is_file():
+                    rows.append(_failed(size, kind, f"push unfinished after {timeout:.0f} s"))
+                    save()
+                    continue
+                pushed = json.loads(push_out.read_text())
+                build_s = pushed["push_s"]
+                after = time.time() - pushed["returned_at"]
+                note = (
+                    f"push returned after {build_s:.0f} s; its process exited {after:.0f} s "
+                    "later (Milvus Lite's background compaction + index build)"
+                    if exited
+                    else f"push returned after {build_s:.0f} s; its process had still not "
+                    f"exited {after:.0f} s later (Milvus Lite's background compaction + index "
+                    "build) and was killed"
+                )
+                print(f"  {note}", flush=True)
             out_path = args.work / f"measure-{size}-{kind}.json"
-            _in_process(_measure, kind, str(folder), store, str(queries_path), str(out_path))
+            out_path.unlink(missing_ok=True)
+            started = time.perf_counter()
+            measure_args = (kind, str(folder), store, str(queries_path), str(out_path))
+            if not _in_process(_measure, *measure_args, timeout=timeout):
+                waited = time.perf_counter() - started
+                note += f"; opening the store + queries unfinished after {waited:.0f} s"
+                rows.append({**_failed(size, kind, note.lstrip("; ")), "build_s": build_s})
+                save()
+                continue
             result = json.loads(out_path.read_text())
             measured[kind] = result
             row = {
@@ -340,17 +414,19 @@ def main() -> None:
                 ),
                 "rss_mb": round(result["rss_mb"], 1),
             }
+            if kind == "milvus":
+                row["open_s"] = round(result["open_s"], 2)  # load_collection: indexes too
+            if note:
+                row["note"] = note
             rows.append(row)
             print("  " + "  ".join(f"{key} {value}" for key, value in row.items() if key != "N"))
-            (args.out / "scale.json").write_text(
-                json.dumps({"facts": generator.facts, "rows": rows}, indent=1)
-            )
+            save()
         shutil.rmtree(folder, ignore_errors=True)
         if os.environ.get("BENCH_SCALE_KEEP") != "1":
             shutil.rmtree(args.work / f"milvus-{size}", ignore_errors=True)
-    table = pd.DataFrame(rows)
-    print("\n" + table.to_string(index=False))
-    plot(table, args.out / "scale.png")
+    table = save()
+    print("\n" + table.drop(columns=["note"], errors="ignore").to_string(index=False))
+    plot(table.dropna(subset=["p50_ms"]), args.out / "scale.png")
     print(f"\n{args.out / 'scale.json'}, {args.out / 'scale.png'}")
 
 
