@@ -51,6 +51,14 @@ def validation_report(df: pd.DataFrame, *, min_score: float = STANDARD_MIN_SCORE
     return report
 
 
+def distinct_celebrities(df: pd.DataFrame) -> int:
+    """How many different people the rows show: distinct ``celeb_id`` (imdb.mat), else distinct
+    non-empty ``name`` (wiki.mat has no ids)."""
+    if "celeb_id" in df.columns:
+        return int(df["celeb_id"].nunique())
+    return int(df.loc[df["name"] != "", "name"].nunique())
+
+
 def _named(name: str, function: Filter) -> Filter:
     function.__name__ = function.__qualname__ = name
     return function

@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from lookalike.errors import InvalidInputError
+
 log = logging.getLogger(__name__)
 
 STAGES = ("download", "extract", "validate", "dedup", "build", "push")
@@ -104,7 +106,7 @@ def mirror_md5(base_url: str, filename: str, timeout: float = 30.0) -> str | Non
         return None  # the download itself will say what is wrong with the address
     words = text.split()
     if not words or len(words[0]) != 32:
-        raise ValueError(f"{url} does not hold an md5 (expected 32 hex digits first)")
+        raise InvalidInputError(f"{url} does not hold an md5 (expected 32 hex digits first)")
     return words[0].lower()
 
 
@@ -143,7 +145,7 @@ def validate_stage(crop_root: Path, state: Path, *, min_score: float, progress: 
         {"filter": "crop_file_present", "removed": int((~present).sum()), "remaining": len(rows)}
     )
     if rows.empty:
-        raise ValueError(f"no usable photos listed in {mat}")
+        raise InvalidInputError(f"no usable photos listed in {mat}")
     result = {
         "mat": identity,
         "min_score": min_score,

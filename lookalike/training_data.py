@@ -32,6 +32,7 @@ import numpy as np
 
 from lookalike import alignment, config, detection, gallery, images
 from lookalike.chip_store import ChipArray, ChipStore
+from lookalike.errors import InvalidInputError, MissingFileError
 from lookalike.pipeline import subject_faces
 
 log = logging.getLogger(__name__)
@@ -66,18 +67,20 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.chip_store not in CHIP_STORES:
-            raise ValueError(
+            raise InvalidInputError(
                 f"data.chip_store must be one of {', '.join(CHIP_STORES)}, got {self.chip_store!r}"
             )
         if self.layout not in LAYOUTS:
-            raise ValueError(
+            raise InvalidInputError(
                 f"data.layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}"
             )
         if self.heldout_min_photos < 2:
-            raise ValueError("data.heldout_min_photos must be at least 2 (a query and a match)")
+            raise InvalidInputError(
+                "data.heldout_min_photos must be at least 2 (a query and a match)"
+            )
         splits = int(self.validation_fraction > 0) + int(self.test_fraction > 0)
         if self.min_photos < 1 + splits:
-            raise ValueError(
+            raise InvalidInputError(
                 f"data.min_photos must be at least {1 + splits}: one photo per split "
                 f"(train{', validation' * (self.validation_fraction > 0)}"
                 f"{', test' * (self.test_fraction > 0)}), got {self.min_photos}"
@@ -85,15 +88,17 @@ class DataConfig:
         for name in ("heldout_fraction", "validation_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
-                raise ValueError(f"data.{name} must be in [0, 1), got {value}")
+                raise InvalidInputError(f"data.{name} must be in [0, 1), got {value}")
         if self.validation_fraction + self.test_fraction >= 1.0:
-            raise ValueError("data.validation_fraction + data.test_fraction must be below 1")
+            raise InvalidInputError("data.validation_fraction + data.test_fraction must be below 1")
         for name in ("max_identities", "max_photos_per_identity"):
             value = getattr(self, name)
             if value is not None and value < 2:
-                raise ValueError(f"data.{name} must be at least 2 (or null), got {value}")
+                raise InvalidInputError(f"data.{name} must be at least 2 (or null), got {value}")
         if not 0.0 <= self.augment_shift < 0.5 or not 0.0 <= self.augment_brightness < 1.0:
-            raise ValueError("data.augment_shift must be in [0, 0.5), augment_brightness in [0, 1)")
+            raise InvalidInputError(
+                "data.augment_shift must be in [0, 0.5), augment_brightness in [0, 1)"
+            )
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,7 @@ def resolve_source(source: str | os.PathLike) -> Path:
         if candidate.is_dir():
             return candidate.resolve()
     tried = ", ".join(str(candidate) for candidate in candidates)
-    raise FileNotFoundError(f"dataset {source!r} not found (tried {tried})")
+    raise MissingFileError(f"dataset {source!r} not found (tried {tried})")
 
 
 def _is_imdb_layout(root: Path) -> bool:
@@ -170,7 +175,7 @@ def _is_imdb_layout(root: Path) -> bool:
 def load_photos(root: Path, layout: str = "auto") -> list[gallery.GalleryPhoto]:
     """The gallery's photos of a dataset folder (``auto``: IMDB layout when imdb.mat is there)."""
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        raise InvalidInputError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if layout == "imdb" or (layout == "auto" and _is_imdb_layout(root)):
         return gallery.from_imdb(root)
     return gallery.from_folders(root)
@@ -257,7 +262,7 @@ def load_chips(
     if storage == "disk":
         return _load_chip_store(root, photos, key, progress)
     if storage != "memory":
-        raise ValueError(f"storage must be memory or disk, got {storage!r}")
+        raise InvalidInputError(f"storage must be memory or disk, got {storage!r}")
     name = f"chips-{gallery.slugify(root.name)}-{key[:16]}.npz"
     cache_path = config.cache_dir() / "training" / name
     cached = _read_cache(cache_path, key)
@@ -398,7 +403,7 @@ def split_photos(
         )
         n_test = max(1, round(count * settings.test_fraction)) if settings.test_fraction else 0
         if count - n_validation - n_test < 1:
-            raise ValueError(f"identity {identity} has {count} photos: too few to split")
+            raise InvalidInputError(f"identity {identity} has {count} photos: too few to split")
         parts[1].extend(rows[:n_validation])
         parts[2].extend(rows[n_validation : n_validation + n_test])
         parts[0].extend(rows[n_validation + n_test :])
@@ -410,7 +415,9 @@ def prepare_training_data(settings: DataConfig, *, progress: bool = True) -> Tra
     root = resolve_source(settings.source)
     photos = select_photos(load_photos(root, settings.layout), settings)
     if not photos:
-        raise ValueError(f"no identity in {root} has {settings.heldout_min_photos} or more photos")
+        raise InvalidInputError(
+            f"no identity in {root} has {settings.heldout_min_photos} or more photos"
+        )
     names = {photo.celebrity_id: photo.name for photo in photos}
     storage = chip_storage(settings, len(photos))
     chip_set, facts = load_chips(root, photos, progress=progress, storage=storage)
@@ -421,7 +428,7 @@ def prepare_training_data(settings: DataConfig, *, progress: bool = True) -> Tra
         dict(zip(identities.tolist(), counts.tolist(), strict=True)), settings
     )
     if len(training) < 2:
-        raise ValueError(
+        raise InvalidInputError(
             f"too few identities to train on: {len(training)} with at least "
             f"{settings.min_photos} photos in {root} (need 2 or more; lower data.min_photos, "
             "data.heldout_fraction or raise data.max_identities)"

@@ -137,6 +137,15 @@ def test_cli_validate_table_on_the_sample(capsys: pytest.CaptureFixture[str]) ->
     assert main(["data", "validate"]) == 0  # default: the committed sample
     out = capsys.readouterr().out
     assert "(imdb, " in out and "min_face_score(1)" in out
+    # The sample: 300 photos of 100 people (data/README.md); the filters drop every photo of 3.
+    assert "distinct celebrities: 100 in all rows, 97 after the filters" in out
+
+
+def test_distinct_celebrities_by_id_else_by_name() -> None:
+    imdb_rows = pd.DataFrame({"celeb_id": [1, 1, 2], "name": ["A", "A b", "B"]})
+    assert cleaning.distinct_celebrities(imdb_rows) == 2  # ids, not the noisy names
+    wiki_rows = pd.DataFrame({"name": ["A", "", "B", "A", ""]})
+    assert cleaning.distinct_celebrities(wiki_rows) == 2  # an empty name is nobody
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -88,3 +88,38 @@ def test_user_errors_are_one_line_not_a_traceback(tmp_path: Path, capsys):
     assert "image folder not found" in error and "Traceback" not in error
     assert main(["match", str(tmp_path / "photo.jpg"), "--index", str(tmp_path)]) == 2
     assert "no index" in capsys.readouterr().err
+
+
+def test_user_errors_keep_their_old_base_class():
+    from lookalike.errors import LookalikeError
+    from lookalike.images import ImageError
+    from lookalike.imdb import MetadataError
+    from lookalike.index import IndexFormatError
+    from lookalike.model_registry import ModelInstallError
+
+    for error, base in (
+        (ImageError, ValueError),
+        (MetadataError, ValueError),
+        (IndexFormatError, ValueError),
+        (ModelInstallError, RuntimeError),
+    ):
+        assert issubclass(error, LookalikeError) and issubclass(error, base)
+
+
+def test_a_bad_config_value_is_one_line(capsys):
+    code = main(["train", "--preset", "tiny", "--set", "data.test_fraction=2"])
+    error = capsys.readouterr().err
+    assert code == 2 and "data.test_fraction must be in [0, 1)" in error
+    assert "Traceback" not in error
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch):
+    """A plain ValueError is ours, not the user's: it is not reduced to one line."""
+    from lookalike import cleaning
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setattr(cleaning, "validation_report", broken)
+    with pytest.raises(ValueError, match="internal inconsistency"):
+        main(["data", "validate"])

@@ -57,13 +57,20 @@ def run_validate(args: argparse.Namespace) -> int:
     df = imdb.load_metadata(path)
     report = cleaning.validation_report(df, min_score=args.min_score)
     kept, steps = cleaning.apply_filters(df, cleaning.standard_filters(args.min_score))
+    celebrities = {
+        "all_rows": cleaning.distinct_celebrities(df),
+        "kept_rows": cleaning.distinct_celebrities(kept),
+    }
     if args.json:
-        print(
-            json.dumps({"file": str(path), "report": report, "filters": steps, "kept": len(kept)})
-        )
+        summary = {"file": str(path), "report": report, "filters": steps, "kept": len(kept)}
+        print(json.dumps(summary | {"celebrities": celebrities}))
         return 0
     print(f"{path} ({df.attrs['variable']}, {len(df):,} rows)")
     print(format_validation(None, report, steps))
+    print(
+        f"\n  distinct celebrities: {celebrities['all_rows']:,} in all rows, "
+        f"{celebrities['kept_rows']:,} after the filters"
+    )
     return 0
 
 

@@ -57,26 +57,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_gallery_imdb(args: argparse.Namespace) -> int:
     from lookalike.cli import CommandError
-    from lookalike.download import DownloadError
     from lookalike.gallery_imdb import build_imdb_gallery
 
     if args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
-    try:
-        build_imdb_gallery(
-            dest=args.dest or config.imdb_dir(),
-            index_dir=args.index or config.models_dir() / "imdb-index",
-            url=args.url,
-            workers=args.workers,
-            store=args.store,
-            chunk_size=args.chunk_size,
-            model_path=args.model,
-            detector=args.detector,
-            min_confidence=args.min_score,
-            ray_address=args.ray,
-            min_score=args.min_face_score,
-            progress=not args.no_progress,
-        )
-    except DownloadError as error:
-        raise CommandError(str(error)) from error
+        raise CommandError(f"--workers must be at least 1, got {args.workers}")
+    # A DownloadError is a LookalikeError: one line for the user.
+    build_imdb_gallery(
+        dest=args.dest or config.imdb_dir(),
+        index_dir=args.index or config.models_dir() / "imdb-index",
+        url=args.url,
+        workers=args.workers,
+        store=args.store,
+        chunk_size=args.chunk_size,
+        model_path=args.model,
+        detector=args.detector,
+        min_confidence=args.min_score,
+        ray_address=args.ray,
+        min_score=args.min_face_score,
+        progress=not args.no_progress,
+    )
     return 0
