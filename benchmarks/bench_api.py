@@ -5,7 +5,9 @@ Starts one or more servers on 127.0.0.1 (free ports), each from a named configur
 - ``batched``: ``lookalike serve`` as it ships (batching across requests, bounded queue);
 - ``unbatched``: ``--no-batching --threads 4``, the server before batching (one request per
   thread, each running the models alone);
-- ``batched-2w``: ``--workers 2``, two processes each with its own models and queue.
+- ``batched-2w``: ``--workers 2``, two processes each with its own models and queue;
+- ``batched-2t``: ``--model-threads 2``, two threads taking batches off one queue;
+- ``batched-b4``: ``--batch-size 4``.
 
 Every client posts the same ~1-megapixel "selfie" (a real face photo upscaled and cropped to
 1152×864 in memory, JPEG q90) to ``/api/match``, one request after the other; a client that is
@@ -59,6 +61,8 @@ SERVERS = {
     "batched": {"args": [], "threads": None},
     "unbatched": {"args": ["--no-batching"], "threads": 4},
     "batched-2w": {"args": ["--workers", "2"], "threads": None},
+    "batched-2t": {"args": ["--model-threads", "2"], "threads": None},
+    "batched-b4": {"args": ["--batch-size", "4"], "threads": None},
 }
 
 
@@ -148,9 +152,7 @@ class Server:
         spec = SERVERS[name]
         self.name = name
         started = time.perf_counter()
-        options = {"extra_args": spec["args"]}
-        if spec["threads"]:
-            options["threads"] = spec["threads"]
+        options = {"extra_args": spec["args"], "threads": spec["threads"]}
         self.url, self.process = start_live_server(index_dir, model_path=model_path, **options)
         self.start_s = time.perf_counter() - started
         self.master = psutil.Process(self.process.pid)
@@ -170,6 +172,17 @@ class Server:
             rss.append(round(info.rss / 1e6, 1))
             uss.append(round(info.uss / 1e6, 1))
         return {"rss": rss, "uss": uss}
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the worker processes have used so far."""
+        total = 0.0
+        for worker in self.workers():
+            try:
+                times = worker.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
+        return total
 
     def serving(self) -> dict | None:
         with urllib.request.urlopen(f"{self.url}/api/health", timeout=30) as reply:
@@ -239,12 +252,14 @@ def run_clients(
 
 def measure_level(server: Server, body: bytes, content_type: str, clients: int, seconds: float):
     before = server.serving()
+    cpu_before = server.cpu_seconds()
     sampler = MemorySampler(server)
     sampler.start()
     try:
         results, wall = run_clients(server.url, body, content_type, clients, seconds)
     finally:
         sampler.stopped.set()
+    cpu = server.cpu_seconds() - cpu_before
     after = server.serving()
     ok = [elapsed for status, elapsed in results if status == "200"]
     memory = server.memory()
@@ -256,6 +271,10 @@ def measure_level(server: Server, body: bytes, content_type: str, clients: int, 
         "throughput_rps": round(len(ok) / wall, 2) if wall else None,
         "statuses": dict(Counter(status for status, _ in results)),
         **percentiles(ok),
+        # The server's CPU time per answer: what batching saves, whatever else runs meanwhile.
+        "server_cpu_ms_per_200": round(cpu * 1000.0 / len(ok), 1) if ok else None,
+        "server_cores_used": round(cpu / wall, 2) if wall else None,
+        "load_average_1m": round(psutil.getloadavg()[0], 2),
         "worker_rss_mb": sampler.peak_per_worker or memory["rss"],
         "worker_uss_mb": memory["uss"],
     }
@@ -270,7 +289,8 @@ def print_row(row: dict) -> None:
     print(
         f"  {row['server']:>11} {row['clients']:>3} clients: {row['throughput_rps']:>6} req/s  "
         f"p50 {row.get('p50', '-'):>7} p95 {row.get('p95', '-'):>7} p99 {row.get('p99', '-'):>7}"
-        f" ms  batch {row.get('mean_batch', '-'):>4}  {row['statuses']}  "
+        f" ms  batch {row.get('mean_batch', '-'):>4}  CPU {row['server_cpu_ms_per_200']} ms/200 "
+        f"({row['server_cores_used']} cores, load {row['load_average_1m']})  {row['statuses']}  "
         f"RSS {row['worker_rss_mb']} MB",
         flush=True,
     )

@@ -2,8 +2,8 @@
 depend on what it was batched with, batches form from what is waiting, and a full queue or a
 long wait is refused rather than queued.
 
-The model thread is held where a test needs the queue to fill: ``faces_in_images`` is wrapped
-to wait for an event, then runs for real.
+Where a test needs the queue to fill, it uses one model thread and holds it: ``faces_in_images``
+is wrapped to wait for an event, then runs for real.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def test_a_chip_embeds_the_same_in_any_batch(pipeline, photos) -> None:
 
 def test_photos_waiting_together_run_as_one_batch(pipeline, photos, monkeypatch) -> None:
     held = HeldModelThread(monkeypatch)
-    batcher = FaceBatcher(pipeline, BatchSettings(max_batch=4, queue_size=8))
+    batcher = FaceBatcher(pipeline, BatchSettings(max_batch=4, queue_size=8, model_threads=1))
     try:
         results: dict = {}
         threads = [submit(batcher, photos[0], results, "first")]
@@ -152,7 +152,7 @@ def test_a_full_queue_is_refused_at_once_and_the_queued_photos_still_run(
     pipeline, photos, monkeypatch
 ) -> None:
     held = HeldModelThread(monkeypatch)
-    batcher = FaceBatcher(pipeline, BatchSettings(max_batch=2, queue_size=2))
+    batcher = FaceBatcher(pipeline, BatchSettings(max_batch=2, queue_size=2, model_threads=1))
     try:
         results: dict = {}
         threads = [submit(batcher, photos[0], results, 0)]
@@ -179,7 +179,9 @@ def test_a_photo_that_waits_past_the_deadline_is_refused_and_never_run(
     pipeline, photos, monkeypatch
 ) -> None:
     held = HeldModelThread(monkeypatch)
-    batcher = FaceBatcher(pipeline, BatchSettings(max_batch=4, queue_size=4, deadline_s=0.2))
+    batcher = FaceBatcher(
+        pipeline, BatchSettings(max_batch=4, queue_size=4, deadline_s=0.2, model_threads=1)
+    )
     try:
         results: dict = {}
         first = submit(batcher, photos[0], results, 0)
@@ -219,7 +221,14 @@ def test_a_closed_batcher_refuses_new_photos(pipeline, photos) -> None:
 
 
 def test_bad_settings_are_refused() -> None:
-    for bad in ({"max_batch": 0}, {"queue_size": 0}, {"deadline_s": 0}, {"max_wait_ms": -1}):
+    bad_settings = (
+        {"max_batch": 0},
+        {"queue_size": 0},
+        {"deadline_s": 0},
+        {"max_wait_ms": -1},
+        {"model_threads": 0},
+    )
+    for bad in bad_settings:
         with pytest.raises(ValueError):
             BatchSettings(**bad)
 

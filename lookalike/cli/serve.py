@@ -72,6 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seconds a photo may wait in the queue before it gets 503 (default 10)",
     )
     batching.add_argument(
+        "--model-threads",
+        type=int,
+        help="threads running batches, each a whole batch at a time (default 2)",
+    )
+    batching.add_argument(
         "--no-batching", action="store_true", help="each request runs the models on its own"
     )
     serve.add_argument(
@@ -84,7 +89,7 @@ def run_serve(args: argparse.Namespace) -> int:
     index_dir = args.index or config.default_index_dir()
     model_path = config.resolve_model_path(args.model) if args.model else None
     _check_inputs(index_dir, model_path)
-    for name in ("threads", "workers", "batch_size", "queue_size"):
+    for name in ("threads", "workers", "batch_size", "queue_size", "model_threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise CommandError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -101,6 +106,7 @@ def run_serve(args: argparse.Namespace) -> int:
         "BATCH_WAIT_MS": args.batch_wait_ms,
         "QUEUE_SIZE": args.queue_size,
         "QUEUE_DEADLINE_S": args.deadline,
+        "MODEL_THREADS": args.model_threads,
         "BATCHING": False if args.no_batching else None,
     }
     app_config.update({key: value for key, value in batching.items() if value is not None})

@@ -44,7 +44,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "BATCH_WAIT_MS": 5.0,  # wait for more photos, only while others are being decoded
     "QUEUE_SIZE": 16,  # photos waiting for the models; more get 503 + Retry-After at once
     "QUEUE_DEADLINE_S": 10.0,  # a photo that waited longer in the queue gets 503
-    "MODEL_THREADS": 1,  # threads taking batches off the queue
+    "MODEL_THREADS": 2,  # threads taking batches off the queue (one detects, one embeds)
 }
 
 
