@@ -27,6 +27,11 @@ class NoFaceError(LookalikeError, ValueError):
     """The photo decoded fine but holds no face we can match."""
 
 
+def photo_url(photo_id: int) -> str:
+    """Where the web API serves a photo's face thumbnail (``GET /api/photos/<id>``)."""
+    return f"/api/photos/{photo_id}"
+
+
 @dataclass(frozen=True)
 class MatchOptions:
     top_k: int = 5
@@ -137,7 +142,7 @@ class Matcher:
             "similarity": round(candidate.similarity, 4),
             "score": round(float(self.index.calibration.score(candidate.similarity)), 1),
             "photo_id": record["photo_id"],
-            "photo_url": f"/api/photos/{record['photo_id']}",
+            "photo_url": photo_url(record["photo_id"]),
             "age": record["age"],
             "photo_year": record["photo_year"],
             "gender": record["gender"],

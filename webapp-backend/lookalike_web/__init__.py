@@ -19,7 +19,7 @@ from flask_cors import CORS
 from lookalike import batching, explain
 from lookalike import config as paths
 from lookalike.match import Matcher
-from lookalike_web import api, errors, frontend
+from lookalike_web import api, contract, errors, frontend
 
 DEFAULT_CONFIG: dict[str, Any] = {
     # None: lookalike.config's defaults (models/demo-index, models/dlib-resnet/embedding.keras).
@@ -29,10 +29,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "DETECTOR": None,
     # A Milvus store URI (lookalike.milvus_store); None: $LOOKALIKE_STORE, else search in-process.
     "STORE": None,
-    # Whole-request limit; Flask answers 413 (JSON under /api) above it.
-    "MAX_CONTENT_LENGTH": 15_000_000,
+    # Whole-request limit (the photo limit plus the form around it, lookalike_web.contract);
+    # Flask answers 413 (JSON under /api) above it.
+    "MAX_CONTENT_LENGTH": contract.MAX_REQUEST_BYTES,
     "FRONTEND_DIST": paths.REPO_ROOT / "webapp-frontend" / "dist",
-    # The Vite dev server, which proxies nothing and calls the API cross-origin.
+    # Pages served from elsewhere that call the API directly: the Vite dev server's origin (its
+    # own /api proxy needs no CORS, but a page opened at :5173 calling :5000 does).
     "CORS_ORIGINS": ["http://localhost:5173", "http://127.0.0.1:5173"],
     # One model call at a time; off because Matcher is thread-safe (see benchmarks/bench_api.py).
     # Only used with BATCHING off.

@@ -17,7 +17,7 @@ from lookalike import __version__, explain, images
 from lookalike import config as paths
 from lookalike.batching import Overloaded
 from lookalike.images import ImageError
-from lookalike.match import GENDERS, MAX_TOP_K, Matcher, MatchOptions, NoFaceError
+from lookalike.match import GENDERS, MAX_TOP_K, Matcher, MatchOptions, NoFaceError, photo_url
 from lookalike_web.errors import ApiError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -263,8 +263,3 @@ def photo(photo_id: int) -> Response:
     response.cache_control.max_age = PHOTO_MAX_AGE
     response.set_etag(f"{current_app.extensions['lookalike.index_tag']}-{photo_id}")
     return response.make_conditional(request)
-
-
-def photo_url(photo_id: int) -> str:
-    """Where the API serves a photo's thumbnail (the same form ``Matcher`` puts in matches)."""
-    return f"/api/photos/{photo_id}"

@@ -10,6 +10,8 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
+from lookalike_web import contract
+
 # Werkzeug's status → our machine-readable code and a message for a person.
 _HTTP_ERRORS = {
     400: ("bad_request", "The request could not be understood."),
@@ -43,7 +45,8 @@ def _is_api_request() -> bool:
 
 
 def _size_text(size: int) -> str:
-    return f"{size / 1e6:g} MB" if size >= 1_000_000 else f"{size / 1e3:g} kB"
+    # Binary megabytes, as the page writes them (webapp-frontend/src/lib/files.ts).
+    return f"{size / 2**20:.3g} MB" if size >= 2**20 else f"{size / 2**10:.3g} kB"
 
 
 def handle_api_error(error: ApiError) -> tuple[Response, int]:
@@ -61,7 +64,8 @@ def handle_http_exception(error: HTTPException) -> tuple[Response, int] | HTTPEx
     code, message = _HTTP_ERRORS.get(status, (f"http_{status}", error.description or ""))
     if status == 413:
         limit = current_app.config.get("MAX_CONTENT_LENGTH")
-        message = message.format(limit=_size_text(limit) if limit else "the size limit")
+        form = contract.MAX_REQUEST_BYTES - contract.MAX_UPLOAD_BYTES  # not the photo's
+        message = message.format(limit=_size_text(limit - form) if limit else "the size limit")
     response, status = error_response(status, code, message)
     if status == MethodNotAllowed.code and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)

@@ -1,7 +1,8 @@
-"""The built front end (``webapp-frontend/dist``) at ``/``, with the single-page-app fallback.
+"""The built front end (``webapp-frontend/dist``) at ``/``.
 
-Any GET outside ``/api`` that is not a file of the build gets ``index.html`` so the front end's
-own router can handle it. Without a build, a short page says how to make one.
+Any GET outside ``/api`` that is not a file of the build gets ``index.html``: the app is one
+page without routes of its own, so a stale or mistyped link still opens it. Without a build, a
+short page says how to make one.
 """
 
 from __future__ import annotations

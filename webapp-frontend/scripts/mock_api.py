@@ -20,6 +20,7 @@ import json
 import mimetypes
 import os
 import random
+import sys
 import threading
 import time
 from email.parser import BytesParser
@@ -32,10 +33,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 FRONTEND = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(FRONTEND.parent / "webapp-backend"))
+from lookalike_web.contract import MAX_UPLOAD_BYTES  # noqa: E402 (the real server's limit)
+
 DIST = FRONTEND / "dist"
 LFW = Path(os.environ.get("LOOKALIKE_SHARED_DATA", FRONTEND.parent.parent / "shared" / "data"))
 LFW = LFW / "lfw-dev"
-MAX_BYTES = 15 * 1024 * 1024
 GALLERY_SIZE = 60
 
 NAMES = [
@@ -151,8 +154,10 @@ def parse_form(content_type: str, body: bytes) -> dict[str, tuple[str | None, by
 
 
 def match(content_type: str, body: bytes) -> dict:
-    if len(body) > MAX_BYTES:
-        message = "This photo is larger than 15 MB. Please send a smaller one."
+    if len(body) > MAX_UPLOAD_BYTES:
+        message = (
+            f"This photo is larger than {MAX_UPLOAD_BYTES // 2**20} MB. Please send a smaller one."
+        )
         raise ApiProblem(413, "too_large", message)
     fields = parse_form(content_type, body)
     if "image" not in fields:

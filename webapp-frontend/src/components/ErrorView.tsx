@@ -1,7 +1,9 @@
 import type { ApiError } from '../api/client';
+import type { ErrorCode } from '../api/contract';
 import { AlertIcon, FaceIcon, RetryIcon, UploadIcon } from './Icons';
 
-const TITLES: Record<string, string> = {
+// Keyed by the server's own error codes (api/contract.ts): a code it no longer sends fails tsc.
+const TITLES: Partial<Record<ErrorCode, string>> = {
   no_face: "We couldn't find a face",
   not_an_image: "That file isn't a photo we can read",
   unsupported_image: "That photo's format isn't supported",
@@ -18,7 +20,8 @@ const NO_FACE_TIPS = [
 ];
 
 export function errorTitle(error: ApiError): string {
-  if (error.code && TITLES[error.code]) return TITLES[error.code] as string;
+  const title = error.code ? TITLES[error.code as ErrorCode] : undefined;
+  if (title) return title;
   if (error.kind === 'network') return "Can't reach the server";
   if (error.kind === 'timeout') return 'That took too long';
   return 'Something went wrong';

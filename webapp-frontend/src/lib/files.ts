@@ -1,7 +1,9 @@
 // Checks made before anything is uploaded, so that obviously wrong files get a plain answer at once.
 
-/** Most bytes sent to the server in one upload. */
-export const MAX_UPLOAD_BYTES = 15 * 1024 * 1024;
+import { MAX_UPLOAD_BYTES } from '../api/contract';
+
+/** Most bytes sent to the server in one upload: the server's own limit (api/contract.ts). */
+export { MAX_UPLOAD_BYTES };
 
 const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'bmp', 'tif', 'tiff', 'avif', 'heic'];
 
