@@ -12,6 +12,8 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 INDEX ?=
 STORE ?=
+# Extra lookalike serve flags, e.g. make run SERVE_ARGS="--queue-size 32" (README: Serving under load)
+SERVE_ARGS ?=
 IMDB_INDEX ?= models/imdb-index
 IMDB_URL ?=
 
@@ -49,7 +51,7 @@ setup-test: $(REF_STAMP) $(CHROMIUM) $(DLIB_MODEL) $(MBF_MODEL)
 # make run INDEX=models/imdb-index [STORE=milvus-lite:///path/faces.db] serves another index.
 serve:
 	$(BIN)/lookalike serve --host $(HOST) --port $(PORT) $(if $(INDEX),--index $(INDEX)) \
-		$(if $(STORE),--store $(STORE))
+		$(if $(STORE),--store $(STORE)) $(SERVE_ARGS)
 
 # The full IMDB gallery (~7 GB download, hours on a CPU; resumable: run it again after a stop).
 imdb: setup
