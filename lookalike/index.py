@@ -33,6 +33,7 @@ import pandas as pd
 
 from lookalike.calibration import Calibration
 from lookalike.errors import LookalikeError
+from lookalike.gallery import optional_int
 from lookalike.search import (  # noqa: F401 (re-exported: where callers found them before)
     CANDIDATES_PER_RESULT,
     COMPRESSED_SEARCH_MIN_PHOTOS,
@@ -164,11 +165,7 @@ class CelebrityIndex:
         row = self.photos.iloc[photo_id]
         return {
             "photo_id": int(photo_id),
-            "age": _optional_int(row["age"]),
-            "photo_year": _optional_int(row["photo_year"]),
+            "age": optional_int(row["age"]),
+            "photo_year": optional_int(row["photo_year"]),
             "gender": None if pd.isna(row["gender"]) else str(row["gender"]),
         }
-
-
-def _optional_int(value: object) -> int | None:
-    return None if pd.isna(value) else int(value)

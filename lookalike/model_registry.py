@@ -193,7 +193,7 @@ def spec_for_path(path: Path) -> ModelSpec | None:
 
 
 def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MB blocks."""
+    """Hex sha256 of a file, read in 1 MB blocks (weights, wheels, models: one implementation)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
