@@ -18,11 +18,14 @@ from lookalike.cli import CommandError, add_detector_argument, add_model_argumen
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 # Requests are batched across threads (lookalike.batching): a thread mostly waits for its batch.
-# Enough threads for the queue, a batch being run and a few uploads/thumbnails, so that overload
-# is refused by the queue (503 + Retry-After) instead of waiting unseen in gunicorn's pool.
+# Threads beyond what the queue and the running batches hold (here 16 + 2 × 8) read uploads and
+# refuse the overflow with 503 + Retry-After at once; with fewer, excess requests would wait
+# unseen in gunicorn's own pool instead (measured at 100 clients, README "Serving under load").
 DEFAULT_QUEUE_SIZE = 16
 DEFAULT_BATCH_SIZE = 8
-DEFAULT_THREADS = DEFAULT_QUEUE_SIZE + DEFAULT_BATCH_SIZE + 8
+DEFAULT_MODEL_THREADS = 2
+SPARE_THREADS = 32
+DEFAULT_THREADS = DEFAULT_QUEUE_SIZE + DEFAULT_MODEL_THREADS * DEFAULT_BATCH_SIZE + SPARE_THREADS
 DEFAULT_WORKERS = 1
 # A big photo on a busy machine can take seconds; the gthread worker's heartbeat does not depend
 # on requests finishing, so this only matters for a truly stuck worker.
@@ -43,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--threads",
         type=int,
         default=None,
-        help=f"concurrent requests per process (default {DEFAULT_THREADS}, or queue + batch + 8)",
+        help=f"concurrent requests per process (default {DEFAULT_THREADS}: queue + model threads "
+        f"× batch + {SPARE_THREADS})",
     )
     serve.add_argument(
         "--workers",
@@ -74,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     batching.add_argument(
         "--model-threads",
         type=int,
-        help="threads running batches, each a whole batch at a time (default 2)",
+        help=f"threads running batches, a whole batch each (default {DEFAULT_MODEL_THREADS})",
     )
     batching.add_argument(
         "--no-batching", action="store_true", help="each request runs the models on its own"
@@ -98,7 +102,9 @@ def run_serve(args: argparse.Namespace) -> int:
     ):
         raise CommandError("--batch-wait-ms must be 0 or more, --deadline more than 0")
     threads = args.threads or (
-        (args.queue_size or DEFAULT_QUEUE_SIZE) + (args.batch_size or DEFAULT_BATCH_SIZE) + 8
+        (args.queue_size or DEFAULT_QUEUE_SIZE)
+        + (args.model_threads or DEFAULT_MODEL_THREADS) * (args.batch_size or DEFAULT_BATCH_SIZE)
+        + SPARE_THREADS
     )
     app_config = {"INDEX_DIR": index_dir, "MODEL_PATH": args.model, "DETECTOR": args.detector}
     batching = {
