@@ -13,7 +13,8 @@ Every client posts the same ~1-megapixel "selfie" (a real face photo upscaled an
 1152×864 in memory, JPEG q90) to ``/api/match``, one request after the other; a client that is
 answered 503 waits the ``Retry-After`` it was given before its next request, as the page does.
 For each number of clients (``--levels``) every server gets ``--seconds`` of load, the servers
-taking turns level by level, so that they share the machine's background load. Per level and
+taking turns level by level (``--rounds R``: the whole sequence R times, pooled), so that they
+share the machine's background load. Per level and
 server: throughput (answers 200 per second), p50/p95/p99 of the 200s, every status seen, the
 mean batch size (from ``/api/health``) and the workers' memory (peak RSS of each worker process,
 and USS: what that process alone holds). The headline is throughput at 8 clients ÷ throughput of
@@ -250,7 +251,10 @@ def run_clients(
     return results, time.perf_counter() - started
 
 
-def measure_level(server: Server, body: bytes, content_type: str, clients: int, seconds: float):
+def measure_level(
+    server: Server, body: bytes, content_type: str, clients: int, seconds: float
+) -> dict:
+    """One slot of ``clients`` clients on ``server``: the raw outcomes (see :func:`summarise`)."""
     before = server.serving()
     cpu_before = server.cpu_seconds()
     sampler = MemorySampler(server)
@@ -261,11 +265,34 @@ def measure_level(server: Server, body: bytes, content_type: str, clients: int, 
         sampler.stopped.set()
     cpu = server.cpu_seconds() - cpu_before
     after = server.serving()
+    batches = photos = 0
+    if before and after:  # one worker's view when there are several
+        batches = after["batches"] - before["batches"]
+        photos = after["photos"] - before["photos"]
+    return {
+        "results": results,
+        "wall": wall,
+        "cpu": cpu,
+        "batches": batches,
+        "photos": photos,
+        "load": psutil.getloadavg()[0],
+        "rss": sampler.peak_per_worker or server.memory()["rss"],
+        "uss": server.memory()["uss"],
+    }
+
+
+def summarise(server: str, clients: int, slots: list[dict]) -> dict:
+    """One table row from every slot of (server, clients): pooled answers, summed time."""
+    results = [outcome for slot in slots for outcome in slot["results"]]
+    wall = sum(slot["wall"] for slot in slots)
+    cpu = sum(slot["cpu"] for slot in slots)
     ok = [elapsed for status, elapsed in results if status == "200"]
-    memory = server.memory()
+    batches = sum(slot["batches"] for slot in slots)
+    rss = [max(values) for values in zip(*(slot["rss"] for slot in slots), strict=False)]
     row = {
-        "server": server.name,
+        "server": server,
         "clients": clients,
+        "slots": len(slots),
         "requests": len(results),
         "wall_s": round(wall, 1),
         "throughput_rps": round(len(ok) / wall, 2) if wall else None,
@@ -274,20 +301,19 @@ def measure_level(server: Server, body: bytes, content_type: str, clients: int, 
         # The server's CPU time per answer: what batching saves, whatever else runs meanwhile.
         "server_cpu_ms_per_200": round(cpu * 1000.0 / len(ok), 1) if ok else None,
         "server_cores_used": round(cpu / wall, 2) if wall else None,
-        "load_average_1m": round(psutil.getloadavg()[0], 2),
-        "worker_rss_mb": sampler.peak_per_worker or memory["rss"],
-        "worker_uss_mb": memory["uss"],
+        "load_average_1m": round(float(np.mean([slot["load"] for slot in slots])), 2),
+        "worker_rss_mb": rss,
+        "worker_uss_mb": slots[-1]["uss"],
     }
-    # Mean photos per batch during this level (one worker's view when there are several).
-    if before and after and after["batches"] > before["batches"]:
-        photos = after["photos"] - before["photos"]
-        row["mean_batch"] = round(photos / (after["batches"] - before["batches"]), 2)
+    if batches:
+        row["mean_batch"] = round(sum(slot["photos"] for slot in slots) / batches, 2)
     return row
 
 
-def print_row(row: dict) -> None:
+def print_row(row: dict, label: str = "") -> None:
     print(
-        f"  {row['server']:>11} {row['clients']:>3} clients: {row['throughput_rps']:>6} req/s  "
+        f"  {label}{row['server']:>11} {row['clients']:>3} clients: "
+        f"{row['throughput_rps']:>6} req/s  "
         f"p50 {row.get('p50', '-'):>7} p95 {row.get('p95', '-'):>7} p99 {row.get('p99', '-'):>7}"
         f" ms  batch {row.get('mean_batch', '-'):>4}  CPU {row['server_cpu_ms_per_200']} ms/200 "
         f"({row['server_cores_used']} cores, load {row['load_average_1m']})  {row['statuses']}  "
@@ -364,7 +390,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--servers", default="batched,unbatched", help=f"of {', '.join(SERVERS)}")
     parser.add_argument("--levels", default="1,2,4,8,16,32,100", help="concurrent clients")
-    parser.add_argument("--seconds", type=float, default=20.0, help="per level and server")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per level, server and round")
+    parser.add_argument("--rounds", type=int, default=1, help="times over all levels, pooled")
     parser.add_argument("--slow-upload", action="store_true", help="measure a slow uploader")
     parser.add_argument("--slow-seconds", type=float, default=8.0)
     parser.add_argument("--soak-minutes", type=float, default=0.0, help="0: no soak")
@@ -408,9 +435,20 @@ def main() -> None:
                 f"USS {memory['uss']} MB"
             )
         report["load_average_start"] = [round(x, 2) for x in psutil.getloadavg()]
+        # Every (level, server) slot in turn, ``--rounds`` times over: background load that
+        # comes and goes falls on every configuration and level alike.
+        slots: dict[tuple[str, int], list[dict]] = {}
+        for round_number in range(1, args.rounds + 1):
+            for clients in levels:
+                for server in servers:
+                    slot = measure_level(server, body, content_type, clients, args.seconds)
+                    slots.setdefault((server.name, clients), []).append(slot)
+                    if args.rounds > 1:
+                        print_row(summarise(server.name, clients, [slot]), f"round {round_number}")
+        print("pooled over rounds:" if args.rounds > 1 else "", flush=True)
         for clients in levels:
             for server in servers:
-                row = measure_level(server, body, content_type, clients, args.seconds)
+                row = summarise(server.name, clients, slots[(server.name, clients)])
                 report["levels"].append(row)
                 print_row(row)
         report["load_average_end"] = [round(x, 2) for x in psutil.getloadavg()]
