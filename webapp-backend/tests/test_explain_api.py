@@ -98,16 +98,22 @@ def test_same_request_same_explanation(
     assert first == second
 
 
-def test_hiding_any_part_of_the_same_person_lowers_the_similarity(
+def test_hiding_parts_of_the_same_person_lowers_the_similarity(
     client: FlaskClient, photo_bytes: bytes, matched: dict, expected_celebrity: str
 ) -> None:
-    # The photo's own celebrity (the index holds this very photo): every region carries some of
-    # the likeness on both faces, so hiding it must lower the similarity.
+    # The photo's own celebrity (a held-out photo of an indexed person): the same person's
+    # likeness is spread over the face, so hiding a region lowers the similarity on both faces
+    # for most regions, and never raises it much (another photo of the same person differs in
+    # pose and expression: hiding a mouth that smiles differently may help a little).
     own = next(m for m in matched["matches"] if m["celebrity_id"] == expected_celebrity)
     body = explain(client, photo_bytes, own, matched).get_json()
-    assert body["similarity"] > 0.9
-    for region in body["regions"]:
-        assert region["you"] > 0 and region["celebrity"] > 0, region
+    # The explanation re-aligns the celebrity's face from its thumbnail: close to the match's.
+    assert abs(body["similarity"] - own["similarity"]) < 0.1
+    lowered = [r for r in body["regions"] if r["you"] > 0 and r["celebrity"] > 0]
+    assert len(lowered) > len(body["regions"]) / 2, body["regions"]
+    assert sum(r["you"] for r in body["regions"]) > 0
+    assert sum(r["celebrity"] for r in body["regions"]) > 0
+    assert all(min(r["you"], r["celebrity"]) > -0.05 for r in body["regions"]), body["regions"]
 
 
 def test_without_a_box_the_largest_face_is_explained(
