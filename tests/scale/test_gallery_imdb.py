@@ -126,6 +126,11 @@ def _same_index(first: Path, second: Path) -> None:
     assert manifests[0] == manifests[1]
 
 
+def finished_chunks(build_dir: Path) -> list[Path]:
+    """Chunks written whole: a chunk being written is ``chunk-N.tmp.npz`` until it is renamed."""
+    return [path for path in build_dir.glob("chunk-*.npz") if not path.name.endswith(".tmp.npz")]
+
+
 @pytest.mark.slow
 def test_killed_mid_download_and_mid_build_resumes_to_the_same_index(
     gallery_index: BuiltGallery, imdb_fixture: ImdbFixture, mirror: Mirror, tmp_path: Path
@@ -150,8 +155,8 @@ def test_killed_mid_download_and_mid_build_resumes_to_the_same_index(
     requests_before = len(mirror.requests)
     chunks = index / ".build"
     second = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL)
-    _kill_when(second, lambda: len(list(chunks.glob("chunk-*.npz"))) >= 3)
-    done = len(list(chunks.glob("chunk-*.npz")))
+    _kill_when(second, lambda: len(finished_chunks(chunks)) >= 3)
+    done = len(finished_chunks(chunks))
     assert not (index / "index.json").exists()
     ranges = [header for path, header in mirror.requests[requests_before:] if path.endswith(".tar")]
     assert ranges and ranges[0] == f"bytes={kept}-"  # resumed, not restarted
