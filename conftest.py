@@ -107,3 +107,25 @@ def sample_people(sample_dir: Path) -> list[tuple[str, list[Path]]]:
         if len(rows) >= 3:
             people.append((name, [crops / path for path in sorted(rows["full_path"])[:3]]))
     return people
+
+
+@pytest.fixture
+def interrupt_build_after(monkeypatch: pytest.MonkeyPatch):
+    """``arm(n)``: from now on an index build raises KeyboardInterrupt once ``n`` chunks are
+    embedded, as a Ctrl-C would (``monkeypatch.undo()`` disarms it)."""
+    from lookalike import index_build
+
+    real_embed_chunk = index_build._embed_chunk
+
+    def arm(chunks: int) -> None:
+        done: list[int] = []
+
+        def interrupted(pipeline, chunk):
+            if len(done) == chunks:
+                raise KeyboardInterrupt
+            done.append(len(chunk))
+            return real_embed_chunk(pipeline, chunk)
+
+        monkeypatch.setattr(index_build, "_embed_chunk", interrupted)
+
+    return arm

@@ -18,17 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from lookalike import config, explain
-
-
-def selfie_bytes() -> bytes:
-    with Image.open(config.REPO_ROOT / "tests" / "assets" / "face.jpg") as photo:
-        big = photo.convert("RGB").resize((1152, 864), Image.Resampling.BICUBIC)
-    buffer = io.BytesIO()
-    big.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
+from lookalike import explain, fixtures
 
 
 def post(client, path: str, data: bytes, **fields: str):
@@ -68,7 +59,7 @@ def main() -> None:
         )
     client = app.test_client()
     pipeline = app.extensions["lookalike.matcher"].pipeline
-    data = selfie_bytes()
+    data = fixtures.selfie_jpeg()
 
     match_times = []
     for _ in range(max(5, args.repeats // 2)):

@@ -15,22 +15,12 @@ Batched: photos/s and faces/s of ``FacePipeline.largest_face_embeddings`` over a
 from __future__ import annotations
 
 import argparse
-import io
 import time
 
 import numpy as np
-from PIL import Image
 
-from lookalike import config, gallery, images
+from lookalike import config, fixtures, gallery, images
 from lookalike.pipeline import FacePipeline
-
-
-def selfie_bytes() -> bytes:
-    with Image.open(config.REPO_ROOT / "tests" / "assets" / "face.jpg") as photo:
-        big = photo.convert("RGB").resize((1152, 864), Image.Resampling.BICUBIC)
-    buffer = io.BytesIO()
-    big.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
 
 
 def ours_single(
@@ -110,7 +100,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="registered name or .keras path")
     args = parser.parse_args()
 
-    data = selfie_bytes()
+    data = fixtures.selfie_jpeg()
     pipelines = {
         detector: FacePipeline(args.model, detector=detector) for detector in ("yunet", "mtcnn")
     }

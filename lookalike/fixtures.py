@@ -19,10 +19,13 @@ MTCNN detections:
   the most confident of the others.
 - Unknown facts stay unknown: gender NaN, dob 0 (loads as NaT), photo_taken 0 (loads as <NA>),
   unless ``people_csv`` gives them.
+
+``selfie_jpeg`` makes the ~1 MP selfie the speed benchmarks post.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import shutil
@@ -58,6 +61,19 @@ REQUIRED_COLUMNS = (
 )
 
 Detector = Callable[[np.ndarray], list[Any]]
+
+
+def selfie_jpeg(source: Path | None = None, size: tuple[int, int] = (1152, 864)) -> bytes:
+    """A ~1-megapixel JPEG (quality 90) of a real face, in memory: ``source`` (default the
+    committed ``tests/assets/face.jpg``) resized to ``size``, as the speed benchmarks post it."""
+    from lookalike import config
+
+    source = source or config.REPO_ROOT / "tests" / "assets" / "face.jpg"
+    with Image.open(source) as photo:
+        big = photo.convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    big.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
 
 
 def write_imdb_mat(

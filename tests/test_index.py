@@ -146,19 +146,11 @@ def test_empty_gallery_is_refused(tmp_path: Path):
 
 
 def test_interrupted_build_resumes_without_redoing_finished_chunks(
-    people_folders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    people_folders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interrupt_build_after
 ):
     photos = gallery.from_folders(people_folders / "gallery")
     real_embed_chunk = index_build._embed_chunk
-    calls: list[int] = []
-
-    def interrupted_after_two(pipeline, chunk):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        calls.append(len(chunk))
-        return real_embed_chunk(pipeline, chunk)
-
-    monkeypatch.setattr(index_build, "_embed_chunk", interrupted_after_two)
+    interrupt_build_after(2)
     out = tmp_path / "index"
     with pytest.raises(KeyboardInterrupt):
         index_build.build_index(photos, out, chunk_size=5, progress=False)

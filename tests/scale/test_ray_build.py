@@ -18,7 +18,7 @@ CHUNK = 6
 
 @pytest.mark.slow
 def test_ray_build_resumes_and_writes_the_in_process_index(
-    sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interrupt_build_after
 ):
     from lookalike.ray_build import RayChunkRunner
 
@@ -28,16 +28,7 @@ def test_ray_build_resumes_and_writes_the_in_process_index(
     reference = index_build.build_index(photos, tmp_path / "in-process", **build)
 
     # An in-process build interrupted after two chunks...
-    real_embed_chunk = index_build._embed_chunk
-    calls: list[int] = []
-
-    def interrupted_after_two(pipeline, chunk):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        calls.append(len(chunk))
-        return real_embed_chunk(pipeline, chunk)
-
-    monkeypatch.setattr(index_build, "_embed_chunk", interrupted_after_two)
+    interrupt_build_after(2)
     out = tmp_path / "ray"
     with pytest.raises(KeyboardInterrupt):
         index_build.build_index(photos, out, progress=False, **build)

@@ -18,24 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, MATCH_TIMEOUT_MS, RESULTS
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 pytestmark = pytest.mark.browser
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = REPO_ROOT / "test-results" / "e2e-result.png"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# The first match may load the model on the server: give it time on a slow CPU.
-MATCH_TIMEOUT_MS = 120_000
+SCREENSHOT = RESULTS / "e2e-result.png"
 
 
 @pytest.fixture(scope="module")
