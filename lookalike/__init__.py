@@ -14,9 +14,12 @@ it needs it) only when called, so ``import lookalike`` stays instant::
     index = lookalike.open_index("models/my-index")
     result = lookalike.match("selfie.jpg", index="models/my-index")  # what /api/match answers
     report = lookalike.evaluate(vectors, labels, paths, found)       # top-k, CMC, pair ROC
+    comparison = lookalike.compare_models(photos, {"sface": "sface", "mine": "run/embedding.keras"})
+    best = lookalike.choose_model(comparison.table)   # best top-1 among commercially usable
 
 The modules behind them (``lookalike.imdb``, ``cleaning``, ``detection``, ``pipeline``,
-``index_build``, ``index``, ``match``, ``evaluation``) hold the details and the other options.
+``index_build``, ``index``, ``match``, ``evaluation``, ``comparison``) hold the details and the
+other options.
 User-facing failures raise :class:`LookalikeError` (``lookalike.errors``).
 """
 
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from lookalike.comparison import ModelComparison
     from lookalike.detection import DetectedFace
     from lookalike.gallery import GalleryPhoto
     from lookalike.index import CelebrityIndex
@@ -49,7 +53,9 @@ PathLike = str | os.PathLike
 __all__ = [
     "LookalikeError",
     "build_index",
+    "choose_model",
     "clean_metadata",
+    "compare_models",
     "embed_faces",
     "evaluate",
     "evaluate_matches",
@@ -208,3 +214,23 @@ def evaluate_matches(matcher: Matcher, queries: Sequence[GalleryPhoto]) -> tuple
 
     misses = app_misses(matcher, queries)
     return 1 - len(misses) / max(len(queries), 1), misses
+
+
+def compare_models(
+    photos: Sequence[GalleryPhoto], models: dict[str, PathLike], *, progress: bool = False
+) -> ModelComparison:
+    """Several models side by side on the same photos (held-out people), each through its own
+    face path (detector, template, chip size): ``.table`` has one row per model (top-1/5,
+    pairs, AUC, faces missed, licence), ``.reports``/``.embeddings`` the details.
+    ``models`` maps a display name to a registered name (``sface``) or a ``.keras`` path."""
+    from lookalike.comparison import compare_models as compare
+
+    return compare(photos, models, progress=progress)
+
+
+def choose_model(table: pd.DataFrame, *, commercial_only: bool = True) -> str:
+    """The best model of a comparison table (top-1, then pair AUC); by default only among the
+    models whose licence allows commercial use, as the product's default must be."""
+    from lookalike.comparison import choose_model as choose
+
+    return choose(table, commercial_only=commercial_only)

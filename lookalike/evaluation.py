@@ -164,6 +164,22 @@ def evaluate(data: LabelledEmbeddings) -> dict:
     }
 
 
+def headline(report: dict) -> dict[str, Any]:
+    """The figures of a report that fit in one table row (photos, people, top-k, pairs)."""
+    found = report["identification"]
+    return {
+        "photos": report["photos"],
+        "people": report["people"],
+        "queries": found["queries"],
+        "top1": found["per_photo"]["top1"],
+        "top5": found["per_photo"]["top5"],
+        "per_person_top1": found["per_person"]["top1"],
+        "per_person_top5": found["per_person"]["top5"],
+        "pair_accuracy": report["pairs"]["accuracy"],
+        "pair_auc": report["pairs"]["roc_auc"],
+    }
+
+
 def save_report(report: dict, out_dir: str | Path, *, title: str = "") -> list[Path]:
     """Write report.json and, for what the report holds, the ROC and CMC curves (PNG)."""
     # No backend is forced here: headless runs pick a file backend by themselves, and notebooks

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lookalike import config, detection, training, training_data
+from lookalike import comparison, config, detection, training, training_data
+from lookalike.errors import LookalikeError
 
 keras = pytest.importorskip("keras")
 
@@ -169,13 +170,39 @@ def test_splits_are_stratified_and_heldout_is_unseen(tiny_run: training.Training
     assert len(all_paths) == len(set(all_paths))  # no photo in two splits
 
 
-def test_compare_models_on_the_same_heldout(tiny_run: training.TrainingResult) -> None:
-    table = training.compare_models(
-        tiny_run.data, {"tiny": tiny_run.embedding_path, "tiny again": tiny_run.embedding_path}
+def test_compare_models_puts_each_model_through_its_own_face_path(
+    tiny_run: training.TrainingResult, tiny_settings: training.TrainingConfig
+) -> None:
+    photos = comparison.heldout_photos(tiny_run.data, tiny_settings.data.source)
+    assert {photo.celebrity_id for photo in photos} == set(tiny_run.data.heldout.identities)
+    result = comparison.compare_models(photos, {"sface": "sface", "tiny": tiny_run.embedding_path})
+    table = result.table
+    assert list(table.index) == ["sface", "tiny"]
+    assert (table["photos"] == len(photos)).all()
+    # Each model's own chips and detector: SFace 112-px ArcFace chips with YuNet, the trained
+    # model the 150-px dlib chips with MTCNN it was trained on.
+    assert result.embeddings["sface"].shape == (len(photos), 128)
+    assert table.loc["sface", "detector"] == "yunet"
+    assert table.loc["tiny", "detector"] == "mtcnn"
+    # A state-of-the-art network against three epochs on a few dozen photos.
+    assert table.loc["sface", "top1"] > table.loc["tiny", "top1"]
+    assert table.loc["sface", "commercial_use"]
+    assert not table.loc["tiny", "commercial_use"]  # trained on research-only data
+
+
+def test_choose_model_takes_the_best_commercially_usable() -> None:
+    table = pd.DataFrame(
+        {
+            "top1": [0.99, 0.98, 0.98, 0.50],
+            "pair_auc": [1.0, 0.990, 0.995, 0.9],
+            "commercial_use": [False, True, True, True],
+        },
+        index=["non-commercial best", "second", "second, better AUC", "weak"],
     )
-    assert list(table.index) == ["tiny", "tiny again"]
-    assert table.loc["tiny", "top1"] == pytest.approx(table.loc["tiny again", "top1"])
-    assert table.loc["tiny", "photos"] == len(tiny_run.data.heldout)
+    assert comparison.choose_model(table) == "second, better AUC"
+    assert comparison.choose_model(table, commercial_only=False) == "non-commercial best"
+    with pytest.raises(LookalikeError, match="commercially"):
+        comparison.choose_model(table[~table["commercial_use"]])
 
 
 # --------------------------------------------------------------------------------------------

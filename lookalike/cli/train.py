@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     compare = subparsers.add_parser(
         "compare-models",
-        help="held-out identification and pairs of several embedding models, same identities",
+        help="held-out identification and pairs of several embedding models on the same photos, "
+        "each through its own face path",
     )
     _add_config_arguments(compare)
     compare.add_argument(
@@ -59,9 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="models",
         action="append",
         required=True,
-        metavar="NAME=PATH",
-        help="an embedding.keras to compare, or NAME=pretrained; repeat for each model",
+        metavar="NAME=MODEL",
+        help="a model to compare: a registered name (sface) or an embedding.keras; repeat",
     )
+    compare.add_argument("--quiet", action="store_true", help="no progress bars")
     compare.add_argument("--out", type=Path, help="write the table as CSV here too")
     compare.set_defaults(handler=run_compare)
 
@@ -116,18 +118,19 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from lookalike.training import compare_models
+    from lookalike.comparison import compare_models, heldout_photos
     from lookalike.training_data import prepare_training_data
 
     model_paths = {}
     for item in args.models:
         name, separator, location = item.partition("=")
         if not separator or not name or not location:
-            raise CommandError(f"--model expects NAME=PATH or NAME=pretrained, got {item!r}")
+            raise CommandError(f"--model expects NAME=MODEL, got {item!r}")
         model_paths[name] = location
     settings = _load(args)
-    table = compare_models(prepare_training_data(settings.data), model_paths)
-    print(table.to_string(float_format=lambda value: f"{value:.4f}"))
+    photos = heldout_photos(prepare_training_data(settings.data), settings.data.source)
+    table = compare_models(photos, model_paths, progress=not args.quiet).table
+    print(table.drop(columns="licence").to_string(float_format=lambda value: f"{value:.4f}"))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out)
