@@ -6,8 +6,9 @@ the product's pipeline with each detector (``FacePipeline``: YuNet or MTCNN at 6
 default model's template chip and network, flip-averaged; runs interleaved so that load on the
 machine hits both alike) and for dlib's (HOG detector, 5-point chip, dlib ResNet), same run.
 
-Batched: photos/s and faces/s of ``FacePipeline.largest_face_embeddings`` over a folder of
-250×250 photos (default: the first 256 photos of ../shared/data/lfw-dev, else the sample's crops).
+Batched: photos/s and faces/s of ``FacePipeline.align_subjects`` + ``embed_subjects`` over a
+folder of 250×250 photos (default: the first 256 photos of ../shared/data/lfw-dev, else the
+sample's crops).
 
     python benchmarks/bench_pipeline.py [--repeats 30] [--batch 32] [--model NAME]
 """
@@ -78,12 +79,13 @@ def batched(pipeline: FacePipeline, batch_size: int, limit: int) -> None:
     else:
         paths = sorted((config.sample_dir() / "imdb_crop").glob("*/*.jpg"))[:limit]
     decoded = [images.load_image(path) for path in paths]
-    pipeline.largest_face_embeddings(decoded[:batch_size])  # warm-up at this batch size
+    pipeline.embed_subjects(pipeline.align_subjects(decoded[:batch_size]))  # warm-up
     started = time.perf_counter()
     found = 0
     for start in range(0, len(decoded), batch_size):
-        _, hits, _ = pipeline.largest_face_embeddings(decoded[start : start + batch_size])
-        found += int(hits.sum())
+        subjects = pipeline.align_subjects(decoded[start : start + batch_size])
+        pipeline.embed_subjects(subjects)
+        found += int(subjects.found.sum())
     seconds = time.perf_counter() - started
     print(
         f"batched (batch {batch_size}, {len(decoded)} photos of ~250×250, decode excluded): "

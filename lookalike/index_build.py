@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from lookalike import images
 from lookalike.calibration import RELIABLE_PAIRS, fit_calibration, reference_calibration
 from lookalike.detection import DetectedFace, default_min_confidence, detector_for
 from lookalike.errors import InvalidInputError
@@ -67,27 +66,17 @@ def _inputs_fingerprint(photos: list[GalleryPhoto], model_sha256: str, chunk_siz
 
 
 def _embed_chunk(pipeline: FacePipeline, photos: list[GalleryPhoto]) -> dict[str, np.ndarray]:
-    decoded = images.load_images_or_none([photo.path for photo in photos])
-    readable = [index for index, image in enumerate(decoded) if image is not None]
-    readable_images = [decoded[index] for index in readable]
-    boxes = [photos[index].face_box(decoded[index].shape) for index in readable]
-    embeddings = np.zeros((len(photos), pipeline.embedding_size), np.float32)
-    found = np.zeros(len(photos), bool)
-    thumbnails: list[bytes] = [b""] * len(photos)
-    if readable:
-        vectors, readable_found, faces = pipeline.largest_face_embeddings(
-            readable_images, boxes=boxes
-        )
-        for position, index in enumerate(readable):
-            if readable_found[position]:
-                embeddings[index] = vectors[position]
-                found[index] = True
-                thumbnails[index] = face_thumbnail(decoded[index], faces[position])
-    lengths = np.array([len(blob) for blob in thumbnails], np.int64)
+    subjects = pipeline.load_subjects(
+        [photo.path for photo in photos], [photo.face_box for photo in photos]
+    )
+    thumbnails = [
+        b"" if face is None else face_thumbnail(image, face)
+        for image, face in zip(subjects.images, subjects.faces, strict=True)
+    ]
     return {
-        "embeddings": embeddings,
-        "found": found,
-        "thumbnail_lengths": lengths,
+        "embeddings": pipeline.embed_subjects(subjects),
+        "found": subjects.found,
+        "thumbnail_lengths": np.array([len(blob) for blob in thumbnails], np.int64),
         "thumbnails": np.frombuffer(b"".join(thumbnails), np.uint8),
     }
 

@@ -2,13 +2,19 @@
 
 ``FacePipeline`` holds the models (built once, shared by threads) and times every stage, so the
 CLI, the index builder, the notebooks and the web API all run the very same steps.
+
+A batch of gallery or training photos takes one path: :func:`load_subjects` (decode) →
+:func:`align_subjects` (:func:`subject_faces`: the face each photo is about, at its known box or
+by the subject rule → an aligned chip of a given size and template), then
+``FacePipeline.embed_subjects``. The index build, the training data and :func:`embed_image_files`
+all go through it.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -148,32 +154,35 @@ class FacePipeline:
         timer.add("decode", started)
         return self.faces_in_image(image, max_faces=max_faces, timer=timer)
 
-    def largest_face_embeddings(
-        self, photos: Sequence[np.ndarray], *, boxes: Sequence[Sequence[float] | None] | None = None
-    ) -> tuple[np.ndarray, np.ndarray, list[DetectedFace | None]]:
-        """Embed the largest face of each photo (batched detection).
+    def align_subjects(
+        self,
+        photos: Sequence[np.ndarray | None],
+        boxes: Sequence[Sequence[float] | None] | None = None,
+    ) -> SubjectChips:
+        """:func:`align_subjects` with this pipeline's detector, subject rule and model chips."""
+        return align_subjects(photos, boxes, **self._subject_settings())
 
-        With ``boxes`` (a known x1, y1, x2, y2 face box per photo, e.g. from IMDB metadata, or
-        None where unknown), the face at that box is used instead of the largest one. Photos
-        without a face get a zero row. Returns (embeddings N×D, found N, faces).
-        """
-        chosen = subject_faces(
-            photos,
-            boxes,
-            detector=self.detector,
-            min_confidence=self.min_confidence,
-            rule=self.subject_rule,
-        )
-        found = np.array([face is not None for face in chosen], dtype=bool)
-        chips = [
-            self.align(photo, [face])[0]
-            for photo, face in zip(photos, chosen, strict=True)
-            if face is not None
-        ]
-        embeddings = np.zeros((len(photos), self.embedding_size), np.float32)
-        if chips:
-            embeddings[found] = self.embed_chips(np.stack(chips))
-        return embeddings, found, chosen
+    def load_subjects(
+        self, paths: Sequence[str | os.PathLike], face_boxes: Sequence[FaceBox] | None = None
+    ) -> SubjectChips:
+        """:func:`load_subjects` with this pipeline's detector, subject rule and model chips."""
+        return load_subjects(paths, face_boxes, **self._subject_settings())
+
+    def embed_subjects(self, subjects: SubjectChips) -> np.ndarray:
+        """Embeddings (N×D) of each photo's subject face; a zero row where none was found."""
+        embeddings = np.zeros((len(subjects.faces), self.embedding_size), np.float32)
+        if len(subjects.chips):
+            embeddings[subjects.found] = self.embed_chips(subjects.chips)
+        return embeddings
+
+    def _subject_settings(self) -> dict:
+        return {
+            "size": self.chip_size,
+            "template": self._template,
+            "detector": self.detector,
+            "min_confidence": self.min_confidence,
+            "rule": self.subject_rule,
+        }
 
 
 def embed_image_files(
@@ -183,7 +192,7 @@ def embed_image_files(
     batch_size: int = 32,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings (N×D, zero rows where no face) and found flags of the largest face per file.
+    """Embeddings (N×D, zero rows where no face) and found flags of the subject face per file.
 
     Unreadable files count as "no face" (with a warning) rather than stopping a long run.
     """
@@ -193,16 +202,91 @@ def embed_image_files(
     found = np.zeros(len(paths), bool)
     with tqdm(total=len(paths), unit="photo", desc="embed", disable=not progress) as bar:
         for start in range(0, len(paths), batch_size):
-            batch = paths[start : start + batch_size]
-            loaded = images.load_images_or_none(batch)
-            positions = [start + offset for offset, image in enumerate(loaded) if image is not None]
-            decoded = [image for image in loaded if image is not None]
-            if decoded:
-                vectors, hits, _faces = pipeline.largest_face_embeddings(decoded)
-                embeddings[positions] = vectors
-                found[positions] = hits
-            bar.update(len(batch))
+            subjects = pipeline.load_subjects(paths[start : start + batch_size])
+            stop = start + len(subjects.faces)
+            embeddings[start:stop] = pipeline.embed_subjects(subjects)
+            found[start:stop] = subjects.found
+            bar.update(stop - start)
     return embeddings, found
+
+
+# --------------------------------------------------------------------------------------------
+# The one face path of a batch of photos: decode → detect → pick the subject face → align
+# --------------------------------------------------------------------------------------------
+
+# A photo's known face box, as a function of the decoded image's shape (``GalleryPhoto.face_box``).
+FaceBox = Callable[[tuple[int, ...]], Sequence[float] | None]
+
+
+@dataclass(frozen=True)
+class SubjectChips:
+    """The face each photo of a batch is about, aligned into a chip."""
+
+    images: list[np.ndarray | None]  # the decoded photos (None: unreadable)
+    faces: list[DetectedFace | None]  # each photo's subject face (None: unreadable or no face)
+    chips: np.ndarray  # (faces found, S, S, 3) uint8, in the photos' order
+
+    @property
+    def found(self) -> np.ndarray:
+        """Per photo, whether its subject face was found (the rows of ``chips``)."""
+        return np.array([face is not None for face in self.faces], dtype=bool)
+
+
+def load_subjects(
+    paths: Sequence[str | os.PathLike],
+    face_boxes: Sequence[FaceBox] | None = None,
+    **settings,
+) -> SubjectChips:
+    """Decode photos (unreadable ones: no face, with a warning) and :func:`align_subjects` them.
+
+    ``face_boxes`` gives, per path, the photo's known face box as a function of the decoded
+    image's shape (``GalleryPhoto.face_box``); ``settings`` are :func:`align_subjects`'s.
+    """
+    if face_boxes is not None and len(face_boxes) != len(paths):
+        raise ValueError(f"got {len(face_boxes)} face boxes for {len(paths)} photos")
+    decoded = images.load_images_or_none(paths)
+    boxes = None
+    if face_boxes is not None:
+        boxes = [
+            None if image is None else box_of(image.shape)
+            for image, box_of in zip(decoded, face_boxes, strict=True)
+        ]
+    return align_subjects(decoded, boxes, **settings)
+
+
+def align_subjects(
+    photos: Sequence[np.ndarray | None],
+    boxes: Sequence[Sequence[float] | None] | None = None,
+    *,
+    size: int = alignment.CHIP_SIZE,
+    template: np.ndarray | None = None,
+    detector: str = detection.DEFAULT_DETECTOR,
+    min_confidence: float | None = None,
+    rule: str = detection.DEFAULT_SUBJECT_RULE,
+) -> SubjectChips:
+    """Find each photo's subject face (:func:`subject_faces`, batched) and align it.
+
+    ``photos`` may hold None (an unreadable photo: no face). Chips are ``size`` pixels, framed
+    by ``template`` (default dlib's, :func:`lookalike.alignment.template_for`).
+    """
+    if boxes is not None and len(boxes) != len(photos):
+        raise ValueError(f"got {len(boxes)} boxes for {len(photos)} photos")
+    readable = [index for index, photo in enumerate(photos) if photo is not None]
+    located = subject_faces(
+        [photos[index] for index in readable],
+        None if boxes is None else [boxes[index] for index in readable],
+        detector=detector,
+        min_confidence=min_confidence,
+        rule=rule,
+    )
+    faces: list[DetectedFace | None] = [None] * len(photos)
+    for index, face in zip(readable, located, strict=True):
+        faces[index] = face
+    chips = np.zeros((sum(face is not None for face in faces), size, size, 3), np.uint8)
+    kept = [(photo, face) for photo, face in zip(photos, faces, strict=True) if face is not None]
+    for row, (photo, face) in enumerate(kept):
+        chips[row] = alignment.align_face(photo, face.landmarks, size=size, template=template)
+    return SubjectChips(list(photos), faces, chips)
 
 
 def subject_faces(

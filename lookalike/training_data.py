@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from lookalike import alignment, config, detection, gallery, images
+from lookalike import alignment, config, detection, gallery
 from lookalike.chip_store import ChipArray, ChipStore
 from lookalike.errors import InvalidInputError, MissingFileError
-from lookalike.pipeline import subject_faces
+from lookalike.pipeline import load_subjects
 
 log = logging.getLogger(__name__)
 
@@ -225,24 +225,12 @@ def _align_chunk(
     photos: list[gallery.GalleryPhoto],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Chips (found faces only) and a found mask for a few photos."""
-    decoded = images.load_images_or_none([photo.path for photo in photos])
-    readable = [i for i, image in enumerate(decoded) if image is not None]
-    faces: list[detection.DetectedFace | None] = [None] * len(photos)
-    located = subject_faces(
-        [decoded[i] for i in readable],
-        [photos[i].face_box(decoded[i].shape) for i in readable],
+    subjects = load_subjects(
+        [photo.path for photo in photos],
+        [photo.face_box for photo in photos],
         min_confidence=MIN_CONFIDENCE,
     )
-    for i, face in zip(readable, located, strict=True):
-        faces[i] = face
-    chips = [
-        alignment.align_face(image, face.landmarks)
-        for image, face in zip(decoded, faces, strict=True)
-        if image is not None and face is not None
-    ]
-    found_mask = np.array([face is not None for face in faces], dtype=bool)
-    stacked = np.stack(chips) if chips else np.zeros((0, CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
-    return stacked, found_mask
+    return subjects.chips, subjects.found
 
 
 def load_chips(
