@@ -20,7 +20,9 @@ MTCNN detections:
 - Unknown facts stay unknown: gender NaN, dob 0 (loads as NaT), photo_taken 0 (loads as <NA>),
   unless ``people_csv`` gives them.
 
-``selfie_jpeg`` makes the ~1 MP selfie the speed benchmarks post.
+``selfie_jpeg`` makes the ~1 MP selfie the speed benchmarks post; ``png_header_only`` and
+``png_of_zeros`` the oversized PNGs (decompression bombs) that the decoding tests and
+``benchmarks/bench_refusals.py`` feed to :func:`lookalike.images.load_image`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import io
 import logging
 import re
 import shutil
+import struct
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from pathlib import Path
@@ -74,6 +78,35 @@ def selfie_jpeg(source: Path | None = None, size: tuple[int, int] = (1152, 864))
     buffer = io.BytesIO()
     big.save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def _png(width: int, height: int, idat: bytes) -> bytes:
+    """A greyscale 8-bit PNG whose IHDR says ``width``×``height``, around the given IDAT."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width×height greyscale pixels (IDAT holds one row)."""
+    return _png(width, height, zlib.compress(b"\x00" * (width + 1)))
+
+
+def png_of_zeros(width: int, height: int) -> bytes:
+    """A real, complete greyscale PNG of black pixels, compressed row by row (small in memory)."""
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)  # filter byte + pixels
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return _png(width, height, idat)
 
 
 def write_imdb_mat(

@@ -9,7 +9,6 @@ import os
 import random
 import tarfile
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -237,15 +236,22 @@ def test_404_names_status_and_url(server, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("stall", ["headers", "body"])
-def test_stalled_server_times_out_quickly(server, tmp_path: Path, stall: str) -> None:
+def test_stalled_server_times_out_on_the_configured_timeout(
+    server, tmp_path: Path, stall: str
+) -> None:
     url, behaviour = server
     behaviour.stall = stall
-    started = time.monotonic()
 
-    with pytest.raises(DownloadError, match="timed out"):
+    with pytest.raises(DownloadError, match=r"timed out: no data .* for 0\.3 s") as info:
         download_file(url + "imdb_crop.tar", tmp_path / "x.tar", progress=False, timeout=0.3)
 
-    assert time.monotonic() - started < 3
+    # The client gave up on its own: the server was still holding the connection open (had it
+    # closed it, the error would be a dropped connection, not a timeout). How long giving up
+    # takes is a figure of `lookalike bench refusals`, not a test.
+    assert not behaviour.release.is_set()
+    cause = info.value.__cause__  # the socket's timeout (urllib wraps it while connecting)
+    assert isinstance(getattr(cause, "reason", cause), TimeoutError)
+    assert behaviour.requests == [("/imdb_crop.tar", None)]  # no retry against a stalled server
     assert not (tmp_path / "x.tar").exists()
     if stall == "body":  # the bytes that did arrive are kept for a resume
         assert (tmp_path / "x.tar.part").read_bytes() == ARCHIVE[:1000]

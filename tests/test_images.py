@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import io
-import struct
-import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, features
+from PIL import Image, ImageFile, features
 
+from lookalike.fixtures import png_header_only, png_of_zeros
 from lookalike.images import ImageError, downscale, load_image
 
 EXIF_ORIENTATION = 0x0112
@@ -21,40 +19,6 @@ def encode(picture: Image.Image, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, fmt, **options)
     return buffer.getvalue()
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(payload))
-        + kind
-        + payload
-        + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
-    )
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A tiny PNG whose IHDR claims width×height greyscale pixels (IDAT holds one row)."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", zlib.compress(b"\x00" * (width + 1)))
-        + png_chunk(b"IEND", b"")
-    )
-
-
-def png_of_zeros(width: int, height: int) -> bytes:
-    """A real, complete greyscale PNG of black pixels, compressed row by row (small in memory)."""
-    packer = zlib.compressobj(9)
-    row = b"\x00" * (width + 1)  # filter byte + pixels
-    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", idat)
-        + png_chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture(scope="module")
@@ -141,22 +105,44 @@ def test_refuses_truncated_files(face_bytes: bytes, fmt: str) -> None:
     assert caught.value.code == "corrupt_image"
 
 
+@pytest.fixture
+def pixel_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The formats of the images whose pixels Pillow decoded (every decode goes through
+    ``ImageFile.load``: ``Image.load``, ``np.asarray``, ``convert`` and ``tobytes`` call it)."""
+    decodes: list[str] = []
+    original = ImageFile.ImageFile.load
+
+    def spy(picture: ImageFile.ImageFile):
+        decodes.append(picture.format)
+        return original(picture)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    return decodes
+
+
 @pytest.mark.parametrize(
-    ("data", "max_pixels"),
+    ("data", "size", "max_pixels"),
     [
-        (png_header_only(20_000, 20_000), 40_000_000),  # our check
-        (png_header_only(20_000, 20_000), 10**12),  # Pillow's DecompressionBombError
-        (png_of_zeros(7_000, 7_000), 40_000_000),  # a real, valid 49-megapixel PNG
-        (png_of_zeros(100, 100), 9_999),
+        (png_header_only(20_000, 20_000), (20_000, 20_000), 40_000_000),  # our check
+        (png_header_only(20_000, 20_000), (20_000, 20_000), 10**12),  # Pillow's bomb limit
+        (png_of_zeros(7_000, 7_000), (7_000, 7_000), 40_000_000),  # a real, valid 49 MP PNG
+        (png_of_zeros(100, 100), (100, 100), 9_999),
     ],
     ids=["header-20000x20000", "pillow-bomb-limit", "real-7000x7000", "caller-limit"],
 )
-def test_refuses_oversized_images_before_decoding(data: bytes, max_pixels: int) -> None:
-    started = time.perf_counter()
+def test_refuses_oversized_images_before_decoding(
+    data: bytes, size: tuple[int, int], max_pixels: int, pixel_decodes: list[str]
+) -> None:
     with pytest.raises(ImageError) as caught:
         load_image(data, max_pixels=max_pixels)
     assert caught.value.code == "too_large"
-    assert time.perf_counter() - started < 0.5  # refused from the header, nothing decoded
+    # Refused from the header: the message gives the size the header claims, and Pillow's
+    # pixel decoder was never entered (how long a refusal takes: `lookalike bench refusals`).
+    assert str(size[0] * size[1]) in str(caught.value).replace(",", "")
+    assert pixel_decodes == []
+    # ... and the spy does see a decode when one happens.
+    assert load_image(png_of_zeros(8, 6)).shape == (6, 8, 3)
+    assert pixel_decodes and set(pixel_decodes) == {"PNG"}
 
 
 def test_refuses_formats_outside_the_photo_set() -> None:

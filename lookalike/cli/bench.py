@@ -14,6 +14,7 @@ from lookalike import config
 
 BENCHMARKS = {
     "imdb-load": "bench_imdb_load.py",
+    "refusals": "bench_refusals.py",
     "pipeline": "bench_pipeline.py",
     "detection": "bench_detection.py",
     "embedder": "bench_embedder.py",
