@@ -65,6 +65,31 @@ def add_detector_argument(parser: argparse.ArgumentParser, *, for_index: bool = 
         )
 
 
+def add_ray_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    workers_default: int | None = None,
+    workers_help: str = "Ray actors (default: one per CPU)",
+) -> None:
+    """``--ray [ADDRESS]`` and ``--workers N``, for the commands that embed a gallery."""
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="embed on Ray Data: local Ray, or the cluster at ADDRESS (needs .[ray])",
+    )
+    parser.add_argument("--workers", type=int, default=workers_default, help=workers_help)
+
+
+def require_at_least_one(**counts: int | None) -> None:
+    """Refuse a count flag (``max_people=…`` is ``--max-people``) given below 1; None: not given."""
+    for name, value in counts.items():
+        if value is not None and value < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lookalike", description="Celebrity look-alike pipeline: data, faces, models, index."

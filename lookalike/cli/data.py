@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from lookalike import config
-from lookalike.cli import CommandError
+from lookalike.cli import require_at_least_one
 
 DATASETS = ("imdb", "imdb-meta", "wiki")
 
@@ -89,9 +89,7 @@ def run_make_fixture(args: argparse.Namespace) -> int:
     """Build ``imdb_crop/imdb.mat`` and crops with real face detections."""
     from lookalike.fixtures import make_imdb_fixture
 
-    for flag, value in (("--max-people", args.max_people), ("--max-photos", args.max_photos)):
-        if value is not None and value < 1:
-            raise CommandError(f"{flag} must be at least 1, got {value}")
+    require_at_least_one(max_people=args.max_people, max_photos=args.max_photos)
     mat = make_imdb_fixture(
         args.people_dir,
         args.out or config.sample_dir(),

@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 
 from lookalike import config
-from lookalike.cli import add_detector_argument, add_model_argument
+from lookalike.cli import (
+    add_detector_argument,
+    add_model_argument,
+    add_ray_arguments,
+    require_at_least_one,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,27 +45,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1.0,
         help="imdb.mat's face_score threshold of the validation report (default 1.0)",
     )
-    imdb.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="embed on Ray Data: local Ray, or the cluster at ADDRESS (needs .[ray])",
-    )
-    imdb.add_argument(
-        "--workers", type=int, default=2, help="hashing threads, and Ray actors with --ray"
+    add_ray_arguments(
+        imdb, workers_default=2, workers_help="hashing threads, and Ray actors with --ray"
     )
     imdb.add_argument("--no-progress", action="store_true", help="no progress bars")
     imdb.set_defaults(handler=run_gallery_imdb)
 
 
 def run_gallery_imdb(args: argparse.Namespace) -> int:
-    from lookalike.cli import CommandError
     from lookalike.gallery_imdb import build_imdb_gallery
 
-    if args.workers < 1:
-        raise CommandError(f"--workers must be at least 1, got {args.workers}")
+    require_at_least_one(workers=args.workers)
     # A DownloadError is a LookalikeError: one line for the user.
     build_imdb_gallery(
         dest=args.dest or config.imdb_dir(),

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.cli import CommandError, add_detector_argument, add_model_argument
+from lookalike.cli import (
+    add_detector_argument,
+    add_model_argument,
+    add_ray_arguments,
+    require_at_least_one,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,25 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=run_evaluate)
 
 
-def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--ray [ADDRESS]`` and ``--workers N`` (also used by ``lookalike gallery imdb``)."""
-    parser.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="embed on Ray Data: local Ray, or the cluster at ADDRESS (needs .[ray])",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=None, help="Ray actors (default: one per CPU)"
-    )
-
-
 def chunk_runner(args: argparse.Namespace):
     """The chunk runner that ``--ray`` asks for, or None for the in-process build."""
-    if args.workers is not None and args.workers < 1:
-        raise CommandError(f"--workers must be at least 1, got {args.workers}")
+    require_at_least_one(workers=args.workers)
     if args.ray is None:
         return None
     from lookalike.ray_build import RayChunkRunner
