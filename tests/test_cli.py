@@ -106,6 +106,20 @@ def test_user_errors_keep_their_old_base_class():
         assert issubclass(error, LookalikeError) and issubclass(error, base)
 
 
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["gallery", "imdb", "--workers", "0"], "--workers"),
+        (["index", "build", "--imdb", "x", "--out", "y", "--ray", "--workers", "0"], "--workers"),
+        (["data", "make-fixture", "--people-dir", "x", "--max-people", "0"], "--max-people"),
+    ],
+)
+def test_a_count_below_one_is_refused_before_any_work(argv: list[str], flag: str, capsys):
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.endswith(f"{flag} must be at least 1, got 0") and "\n" not in error
+
+
 def test_a_bad_config_value_is_one_line(capsys):
     code = main(["train", "--preset", "tiny", "--set", "data.test_fraction=2"])
     error = capsys.readouterr().err

@@ -61,7 +61,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def chunk_runner(args: argparse.Namespace):
     """The chunk runner that ``--ray`` asks for, or None for the in-process build."""
-    require_at_least_one(workers=args.workers)
     if args.ray is None:
         return None
     from lookalike.ray_build import RayChunkRunner
@@ -90,6 +89,7 @@ def run_index_build(args: argparse.Namespace) -> int:
     from lookalike import gallery
     from lookalike.index_build import build_index
 
+    require_at_least_one(workers=args.workers)  # before hours of hashing, not after
     if args.images_dir:
         photos = gallery.from_folders(args.images_dir)
         source = {"kind": "folders", "path": str(args.images_dir)}
