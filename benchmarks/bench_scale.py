@@ -47,9 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lookalike import config
-from lookalike.calibration import fit_calibration
-from lookalike.index import FORMAT_NAME, FORMAT_VERSION
+from lookalike import config, fixtures
 
 PHOTOS_PER_CELEBRITY = 460_723 / 20_284
 
@@ -164,46 +162,9 @@ def write_index(out: Path, generator: Generator, photos: int, seed: int = 0):
     labels = np.repeat(np.arange(celebrities), counts)
     centres = generator.centres(celebrities)
     embeddings = generator.photos(centres, labels)
-    centroids = np.add.reduceat(embeddings, np.r_[0, np.cumsum(counts)[:-1]])
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    sample = rng.choice(photos, min(photos, 20_000), replace=False)
-    calibration = fit_calibration(embeddings[sample], labels[sample])
     genders = np.where(rng.random(celebrities) < 0.4, "female", "male")
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "embeddings.npy", embeddings)
-    np.save(out / "centroids.npy", centroids.astype(np.float32))
-    np.save(out / "thumbnail_offsets.npy", np.zeros(photos + 1, np.int64))
-    (out / "thumbnails.bin").write_bytes(b"")
-    ids = [f"celebrity-{number}" for number in range(celebrities)]
-    pd.DataFrame(
-        {
-            "celebrity_id": np.repeat(ids, counts),
-            "source_path": "",
-            "photo_year": 2000,
-            "age": 40,
-            "gender": genders[labels],
-        }
-    ).to_csv(out / "photos.csv", index=False)
-    pd.DataFrame(
-        {
-            "celebrity_id": ids,
-            "name": ids,
-            "gender": genders,
-            "first_photo": np.r_[0, np.cumsum(counts)[:-1]],
-            "photo_count": counts,
-        }
-    ).to_csv(out / "celebrities.csv", index=False)
-    manifest = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "model": {"name": "bench-scale", "sha256": "b" * 64},
-        "embedding_size": int(embeddings.shape[1]),
-        "photos": photos,
-        "celebrities": celebrities,
-        "photos_without_face": 0,
-        "calibration": calibration.to_dict(),
-    }
-    (out / "index.json").write_text(json.dumps(manifest))
+    model_info = {"name": "bench-scale", "sha256": "b" * 64}
+    fixtures.write_synthetic_index(out, embeddings, counts, genders, model_info)
     return centres, counts
 
 

@@ -13,20 +13,17 @@ Build: ``lookalike index build --imdb data/sample`` timed end to end (photos/s).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from lookalike import config
-from lookalike.calibration import fit_calibration
-from lookalike.index import FORMAT_NAME, FORMAT_VERSION, CelebrityIndex
+from lookalike import config, fixtures
+from lookalike.index import CelebrityIndex
 
 
-def write_synthetic_index(out: Path, photos: int, celebrities: int, seed: int = 0) -> np.ndarray:
+def write_clustered_index(out: Path, photos: int, celebrities: int, seed: int = 0) -> np.ndarray:
     """A valid index folder of clustered random embeddings; returns the embeddings."""
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(photos - celebrities, np.ones(celebrities) / celebrities) + 1
@@ -34,45 +31,8 @@ def write_synthetic_index(out: Path, photos: int, celebrities: int, seed: int = 
     centres = rng.standard_normal((celebrities, 128)).astype(np.float32)
     embeddings = centres[labels] + 0.9 * rng.standard_normal((photos, 128), dtype=np.float32)
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
-    centroids = np.add.reduceat(embeddings, np.r_[0, np.cumsum(counts)[:-1]])
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    sample = rng.choice(photos, 20_000, replace=False)
-    calibration = fit_calibration(embeddings[sample], labels[sample])
-
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "embeddings.npy", embeddings)
-    np.save(out / "centroids.npy", centroids)
-    np.save(out / "thumbnail_offsets.npy", np.zeros(photos + 1, np.int64))
-    (out / "thumbnails.bin").write_bytes(b"")
-    ids = [f"celebrity-{number}" for number in range(celebrities)]
-    pd.DataFrame(
-        {
-            "celebrity_id": np.repeat(ids, counts),
-            "source_path": "",
-            "photo_year": 2000,
-            "age": 40,
-            "gender": np.where(labels % 2 == 0, "female", "male"),
-        }
-    ).to_csv(out / "photos.csv", index=False)
-    pd.DataFrame(
-        {
-            "celebrity_id": ids,
-            "name": ids,
-            "gender": np.where(np.arange(celebrities) % 2 == 0, "female", "male"),
-            "first_photo": np.r_[0, np.cumsum(counts)[:-1]],
-            "photo_count": counts,
-        }
-    ).to_csv(out / "celebrities.csv", index=False)
-    manifest = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "model": {"name": "synthetic"},
-        "embedding_size": 128,
-        "photos": photos,
-        "celebrities": celebrities,
-        "calibration": calibration.to_dict(),
-    }
-    (out / "index.json").write_text(json.dumps(manifest))
+    genders = np.where(np.arange(celebrities) % 2 == 0, "female", "male")
+    fixtures.write_synthetic_index(out, embeddings, counts, genders, {"name": "synthetic"})
     return embeddings
 
 
@@ -88,7 +48,7 @@ def time_queries(index: CelebrityIndex, queries: np.ndarray, top_k: int = 10):
 def bench_search(photos: int, celebrities: int, query_count: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        embeddings = write_synthetic_index(Path(folder), photos, celebrities)
+        embeddings = write_clustered_index(Path(folder), photos, celebrities)
         print(f"synthetic index: {photos:,} × 128 in {time.perf_counter() - started:.1f} s")
         rng = np.random.default_rng(1)
         queries = embeddings[rng.choice(photos, query_count, replace=False)]

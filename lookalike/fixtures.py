@@ -20,6 +20,7 @@ MTCNN detections:
 - Unknown facts stay unknown: gender NaN, dob 0 (loads as NaT), photo_taken 0 (loads as <NA>),
   unless ``people_csv`` gives them.
 
+``write_synthetic_index`` writes an index of generated embeddings for the search benchmarks.
 ``selfie_jpeg`` makes the ~1 MP selfie the speed benchmarks post; ``png_header_only`` and
 ``png_of_zeros`` the oversized PNGs (decompression bombs) that the decoding tests and
 ``benchmarks/bench_refusals.py`` feed to :func:`lookalike.images.load_image`.
@@ -78,6 +79,36 @@ def selfie_jpeg(source: Path | None = None, size: tuple[int, int] = (1152, 864))
     buffer = io.BytesIO()
     big.save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
+
+
+def write_synthetic_index(
+    out: Path, embeddings: np.ndarray, counts: np.ndarray, genders: np.ndarray, model_info: dict
+) -> Path:
+    """An index folder of given embeddings, for search benchmarks: ``counts[n]`` rows (in order)
+    of ``celebrity-n`` of gender ``genders[n]``, placeholder photo facts, no thumbnails, and a
+    score calibration fitted on up to 20,000 of the photos."""
+    from lookalike.calibration import fit_calibration
+    from lookalike.index_build import write_index
+
+    ids = [f"celebrity-{number}" for number in range(len(counts))]
+    labels = np.repeat(np.arange(len(counts)), counts)
+    photos = pd.DataFrame(
+        {
+            "celebrity_id": np.repeat(ids, counts),
+            "source_path": "",
+            "photo_year": 2000,
+            "age": 40,
+            "gender": np.asarray(genders)[labels],
+        }
+    )
+    celebrities = pd.DataFrame(
+        {"celebrity_id": ids, "name": ids, "gender": genders, "photo_count": counts}
+    )
+    sample = np.random.default_rng(0).choice(len(labels), min(len(labels), 20_000), replace=False)
+    calibration = fit_calibration(embeddings[sample], labels[sample])
+    return write_index(
+        out, embeddings, photos, celebrities, model_info=model_info, calibration=calibration
+    )
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:

@@ -9,8 +9,10 @@ An index folder (format version 1) holds:
 - ``photos.csv``: one row per embedded photo (``photo_id`` = row in ``embeddings.npy``):
   celebrity_id, source_path, photo_year, age, gender;
 - ``celebrities.csv``: celebrity_id, name, gender, first_photo, photo_count;
-- ``centroids.npy``: float32 (celebrities × D), the unit-length mean of each celebrity's photos;
 - ``thumbnails.bin`` + ``thumbnail_offsets.npy``: JPEG face thumbnails, one after the other.
+
+``lookalike.index_build.write_index`` writes it. Other files are ignored (an index written by
+an older version may also hold a ``centroids.npy``, which nothing reads).
 
 Search goes through a ``lookalike.search.Searcher``: for small indexes, exact — one
 matrix-vector product over all photos, then the best photo of each celebrity
@@ -78,7 +80,6 @@ class CelebrityIndex:
             )
         try:
             self.embeddings = np.load(self.path / "embeddings.npy", mmap_mode="r")
-            self.centroids = np.load(self.path / "centroids.npy")
             self.thumbnail_offsets = np.load(self.path / "thumbnail_offsets.npy")
             self.photos = pd.read_csv(self.path / "photos.csv", keep_default_na=True)
             self.celebrities = pd.read_csv(self.path / "celebrities.csv", keep_default_na=True)
@@ -99,8 +100,6 @@ class CelebrityIndex:
             problems.append(f"embeddings {self.embeddings.shape} vs {photos} photos × {dimension}")
         if self.embeddings.dtype != np.float32:
             problems.append(f"embeddings dtype {self.embeddings.dtype}")
-        if self.centroids.shape != (celebrities, dimension):
-            problems.append(f"centroids {self.centroids.shape} vs {celebrities} celebrities")
         if len(self.thumbnail_offsets) != photos + 1:
             problems.append("thumbnail offsets do not match the photos")
         if photos == 0 or celebrities == 0:

@@ -3,8 +3,8 @@
 Work is done in chunks of photos; each finished chunk is saved under ``<out>/.build/`` at once,
 so an interrupted build picks up at the first missing chunk. Chunks are embedded in this process,
 or by a ``runner`` (``lookalike.ray_build.RayChunkRunner``: a Ray Data actor pool). The finished
-index is written by ``_write_index`` in the format that ``lookalike.index`` documents, and
-``.build/`` is removed.
+index is written by :func:`write_index` in the format that ``lookalike.index`` documents, and
+``.build/`` is removed. The benchmarks write their synthetic indexes with it too.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +23,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from lookalike.calibration import RELIABLE_PAIRS, fit_calibration, reference_calibration
+from lookalike.calibration import (
+    RELIABLE_PAIRS,
+    Calibration,
+    fit_calibration,
+    reference_calibration,
+)
 from lookalike.detection import DetectedFace, default_min_confidence, detector_for
 from lookalike.errors import InvalidInputError
 from lookalike.gallery import GalleryPhoto
@@ -35,6 +40,9 @@ log = logging.getLogger(__name__)
 THUMBNAIL_SIZE = 160
 THUMBNAIL_MARGIN = 0.4  # the IMDB crops' margin, so thumbnails look like the dataset's crops
 JPEG_QUALITY = 85
+# The columns of photos.csv and (less first_photo, derived) celebrities.csv.
+PHOTO_COLUMNS = ("celebrity_id", "source_path", "photo_year", "age", "gender")
+CELEBRITY_COLUMNS = ("celebrity_id", "name", "gender", "photo_count")
 
 
 def face_thumbnail(image: np.ndarray, face: DetectedFace, size: int = THUMBNAIL_SIZE) -> bytes:
@@ -186,12 +194,12 @@ def build_index(
             bar.update(len(arrays["found"]))
 
     chunks = [np.load(path) for path in chunk_paths]
-    _write_index(out, photos, chunks, model_info, source or {}, detector_info)
+    _finish_index(out, photos, chunks, model_info, source or {}, detector_info)
     shutil.rmtree(work)
     return out
 
 
-def _write_index(
+def _finish_index(
     out: Path,
     photos: list[GalleryPhoto],
     chunks: list,
@@ -199,23 +207,9 @@ def _write_index(
     source: dict,
     detector_info: dict | None = None,
 ) -> None:
-    embeddings = np.concatenate([chunk["embeddings"] for chunk in chunks])
+    """Join the embedded chunks, keep the photos with a face, group them and write the index."""
     found = np.concatenate([chunk["found"] for chunk in chunks])
-    lengths = np.concatenate([chunk["thumbnail_lengths"] for chunk in chunks])
-    blob = np.concatenate([chunk["thumbnails"] for chunk in chunks])
-    blob_starts = np.r_[0, np.cumsum(lengths)[:-1]]
-
-    table = pd.DataFrame(
-        {
-            "celebrity_id": [photo.celebrity_id for photo in photos],
-            "name": [photo.name for photo in photos],
-            "source_path": [str(photo.path) for photo in photos],
-            "photo_year": pd.array([photo.photo_year for photo in photos], dtype="Int64"),
-            "age": pd.array([photo.age for photo in photos], dtype="Int64"),
-            "gender": [photo.gender for photo in photos],
-            "row": np.arange(len(photos)),
-        }
-    )[found]
+    table = _photo_table(photos)[found]
     if table.empty:
         raise InvalidInputError(f"no face was found in any of the {len(photos)} gallery photos")
     # Group rows by celebrity (first-seen order) so search can take each one's best photo at once.
@@ -224,13 +218,8 @@ def _write_index(
         ["group", "row"], kind="stable"
     )
     rows = table["row"].to_numpy()
-    ordered_embeddings = np.ascontiguousarray(embeddings[rows], dtype=np.float32)
-
-    thumbnails = b"".join(
-        blob[blob_starts[row] : blob_starts[row] + lengths[row]].tobytes() for row in rows
-    )
-    offsets = np.r_[0, np.cumsum(lengths[rows])].astype(np.int64)
-
+    embeddings = np.concatenate([chunk["embeddings"] for chunk in chunks])[rows]
+    thumbnails = _thumbnails(chunks)
     celebrities = (
         table.groupby("group", sort=True)
         .agg(
@@ -241,31 +230,97 @@ def _write_index(
         )
         .reset_index(drop=True)
     )
-    celebrities.insert(3, "first_photo", np.r_[0, np.cumsum(celebrities["photo_count"])[:-1]])
-    centroids = np.add.reduceat(ordered_embeddings, celebrities["first_photo"].to_numpy())
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    calibration, calibration_source = _calibrate(ordered_embeddings, table, model_info)
+    calibration, calibration_source = _calibrate(embeddings, table, model_info)
+    write_index(
+        out,
+        embeddings,
+        table,
+        celebrities,
+        thumbnails=[thumbnails[row] for row in rows],
+        model_info=model_info,
+        calibration=calibration,
+        calibration_source=calibration_source,
+        detector_info=detector_info,
+        source=source,
+        photos_without_face=int((~found).sum()),
+    )
+
+
+def _photo_table(photos: list[GalleryPhoto]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "celebrity_id": [photo.celebrity_id for photo in photos],
+            "name": [photo.name for photo in photos],
+            "source_path": [str(photo.path) for photo in photos],
+            "photo_year": pd.array([photo.photo_year for photo in photos], dtype="Int64"),
+            "age": pd.array([photo.age for photo in photos], dtype="Int64"),
+            "gender": [photo.gender for photo in photos],
+            "row": np.arange(len(photos)),
+        }
+    )
+
+
+def _thumbnails(chunks: list) -> list[bytes]:
+    """Every photo's JPEG thumbnail (empty where no face), in the photos' order."""
+    lengths = np.concatenate([chunk["thumbnail_lengths"] for chunk in chunks])
+    blob = np.concatenate([chunk["thumbnails"] for chunk in chunks]).tobytes()
+    ends = np.cumsum(lengths)
+    return [blob[end - length : end] for end, length in zip(ends, lengths, strict=True)]
+
+
+def write_index(
+    out: str | Path,
+    embeddings: np.ndarray,
+    photos: pd.DataFrame,
+    celebrities: pd.DataFrame,
+    *,
+    model_info: dict,
+    calibration: Calibration,
+    thumbnails: Sequence[bytes] | None = None,
+    calibration_source: str | None = None,
+    detector_info: dict | None = None,
+    source: dict | None = None,
+    photos_without_face: int = 0,
+) -> Path:
+    """Write an index folder in the format that ``lookalike.index`` documents; returns it.
+
+    ``embeddings`` (photos × D, unit rows) and ``photos`` (:data:`PHOTO_COLUMNS`; ``photo_id``
+    = row) are grouped by celebrity in the order of ``celebrities`` (:data:`CELEBRITY_COLUMNS`;
+    ``first_photo`` is derived from ``photo_count``). ``thumbnails``: a JPEG per photo (default:
+    none). ``index.json`` is written last: its presence marks a complete index.
+    """
+    out = Path(out)
+    embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+    celebrities = celebrities[list(CELEBRITY_COLUMNS)].reset_index(drop=True)
+    counts = celebrities["photo_count"].to_numpy()
+    if not len(embeddings) == len(photos) == counts.sum():
+        raise ValueError(
+            f"{len(embeddings)} embeddings, {len(photos)} photos and {counts.sum()} photos "
+            "counted by the celebrities must agree"
+        )
+    celebrities.insert(3, "first_photo", np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64))
+    thumbnails = [b""] * len(photos) if thumbnails is None else list(thumbnails)
+    offsets = np.r_[0, np.cumsum([len(blob) for blob in thumbnails])].astype(np.int64)
 
     out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "embeddings.npy", ordered_embeddings)
-    np.save(out / "centroids.npy", centroids.astype(np.float32))
+    np.save(out / "embeddings.npy", embeddings)
     np.save(out / "thumbnail_offsets.npy", offsets)
-    (out / "thumbnails.bin").write_bytes(thumbnails)
-    photo_columns = ["celebrity_id", "source_path", "photo_year", "age", "gender"]
-    table[photo_columns].to_csv(out / "photos.csv", index=False)  # photo_id = row number
+    (out / "thumbnails.bin").write_bytes(b"".join(thumbnails))
+    photos[list(PHOTO_COLUMNS)].to_csv(out / "photos.csv", index=False)
     celebrities.to_csv(out / "celebrities.csv", index=False)
+    fitted_on = {} if calibration_source is None else {"fitted_on": calibration_source}
     manifest = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": model_info,
         "detector": detector_info,
-        "embedding_size": int(ordered_embeddings.shape[1]),
-        "photos": int(len(table)),
+        "embedding_size": int(embeddings.shape[1]),
+        "photos": int(len(photos)),
         "celebrities": int(len(celebrities)),
-        "photos_without_face": int((~found).sum()),
-        "source": source,
-        "calibration": calibration.to_dict() | {"fitted_on": calibration_source},
+        "photos_without_face": int(photos_without_face),
+        "source": source or {},
+        "calibration": calibration.to_dict() | fitted_on,
     }
-    # index.json last: its presence marks a complete index.
     (out / "index.json").write_text(json.dumps(manifest, indent=1))
+    return out

@@ -110,7 +110,7 @@ def _kill_when(process: subprocess.Popen, ready, timeout: float = 300.0) -> None
 
 
 def _same_index(first: Path, second: Path) -> None:
-    for name in ("embeddings.npy", "centroids.npy", "thumbnail_offsets.npy"):
+    for name in ("embeddings.npy", "thumbnail_offsets.npy"):
         np.testing.assert_array_equal(np.load(first / name), np.load(second / name), err_msg=name)
     assert (first / "thumbnails.bin").read_bytes() == (second / "thumbnails.bin").read_bytes()
     for name in ("photos.csv", "celebrities.csv"):

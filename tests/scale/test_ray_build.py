@@ -47,7 +47,7 @@ def test_ray_build_resumes_and_writes_the_in_process_index(
     assert runner.stats["workers"] == 2 and runner.stats["cpus_per_actor"] < 1
     assert runner.stats["detectors"] == ["mtcnn"]
     assert json.loads((out / "index.json").read_text())["detector"]["name"] == "mtcnn"
-    for name in ("embeddings.npy", "centroids.npy", "thumbnail_offsets.npy"):
+    for name in ("embeddings.npy", "thumbnail_offsets.npy"):
         np.testing.assert_array_equal(np.load(reference / name), np.load(out / name))
     assert (reference / "photos.csv").read_text() == (out / "photos.csv").read_text()
     assert (reference / "thumbnails.bin").read_bytes() == (out / "thumbnails.bin").read_bytes()
