@@ -258,6 +258,9 @@ def main() -> None:
     parser.add_argument("--images-dir", type=Path, default=config.shared_data_dir() / "lfw-dev")
     parser.add_argument("--max-people", type=int, default=None, help="first N people only")
     parser.add_argument("--with-dlib", action="store_true", help="also dlib's own pipeline (slow)")
+    parser.add_argument(
+        "--dlib-only", action="store_true", help="only dlib's own pipeline (the reference row)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="write summary.json here")
     parser.add_argument(
         "--tune-yunet", action="store_true", help="only YuNet's size × threshold table (SFace)"
@@ -286,7 +289,7 @@ def main() -> None:
     )
     print(header)
     flip_vectors = {}
-    for detector, model_names in DETECTOR_MODELS.items():
+    for detector, model_names in () if args.dlib_only else DETECTOR_MODELS.items():
         faces, seconds = detect_all(photos, detector, cache_dir)
         print(f"[{detector}: {1000 * np.mean(seconds):.1f} ms per photo, detection alone]")
         rules = {rule: chosen_faces(faces, rule) for rule in detection.SUBJECT_RULES}
@@ -317,7 +320,7 @@ def main() -> None:
             print_row(name, row)
         results["fusion"] = fusion
 
-    if args.with_dlib:
+    if args.with_dlib or args.dlib_only:
         vectors, found = dlib_reference(photos)
         results["dlib (reference)"] = evaluate(paths, labels, vectors, found)
         print_row("dlib (reference)", results["dlib (reference)"])
