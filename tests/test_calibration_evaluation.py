@@ -37,8 +37,8 @@ def test_score_is_monotone_and_anchored_on_both_distributions():
     assert scores[0] == 0 and scores[-1] == 100
     # More similar than every stranger pair but below every same-person pair reads 50.
     gap = (calibration.strangers_quantiles[-1] + calibration.same_person_quantiles[0]) / 2
-    if calibration.strangers_quantiles[-1] < calibration.same_person_quantiles[0]:
-        assert calibration.score(gap) == pytest.approx(50.0)
+    assert calibration.strangers_quantiles[-1] < calibration.same_person_quantiles[0]  # a gap
+    assert calibration.score(gap) == pytest.approx(50.0)
     median_same = calibration.same_person_quantiles[100]
     assert calibration.score(median_same) == pytest.approx(75.0, abs=1.0)
 
@@ -115,7 +115,10 @@ def test_small_gallery_prefers_the_models_reference_else_fits_roughly():
     table = pd.DataFrame({"group": labels})
     reference = json.loads((REFERENCE_DIR / "dlib_face_resnet.json").read_text())
     shipped = {"sha256": reference["model_sha256"]}
-    _, source = _calibrate(vectors, table, shipped)
+    borrowed, source = _calibrate(vectors, table, shipped)
     assert "reference" in source
+    # It is that model's shipped calibration, not one fitted on these few pairs.
+    assert borrowed.to_dict() == Calibration.from_dict(reference["calibration"]).to_dict()
+    assert borrowed.to_dict() != fit_calibration(vectors, labels).to_dict()
     _, source = _calibrate(vectors, table, {"sha256": "0" * 64})  # e.g. a freshly trained model
     assert "rough" in source

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import re
 import shutil
@@ -204,17 +205,22 @@ def test_saved_model_reloads_with_identical_outputs(weights_dir: Path, converted
     )
 
 
-def test_model_json_describes_the_file(converted_path: Path, tmp_path: Path):
+def test_model_json_describes_the_file(weights_dir: Path, converted_path: Path, tmp_path: Path):
     recorded = json.loads((converted_path.parent / "model.json").read_text())
-    assert recorded["source"]["package"] == "@vladmandic/face-api"
-    assert recorded["source"]["version"] == "1.7.15"
+    # The source named is the package the weights were read from, as that package says itself.
+    package = json.loads((weights_dir.parent / "package.json").read_text())
+    assert recorded["source"]["package"] == package["name"]
+    assert recorded["source"]["version"] == package["version"]
+    for name, digest in recorded["source"]["weights_sha256"].items():
+        assert digest == hashlib.sha256((weights_dir / name).read_bytes()).hexdigest(), name
     assert recorded["input"]["shape"] == [150, 150, 3]
     assert recorded["embedding_size"] == 128
     assert recorded["license"]["commercial_use"] is True
     assert recorded["alignment"]["chip_size"] == 150 and len(recorded["alignment"]["template"]) == 5
     info = embedder.model_info(converted_path)
     # Outside models/<name>/ a model has no registered name.
-    assert info == {**recorded, "registry_name": None} and len(info["sha256"]) == 64
+    assert info == {**recorded, "registry_name": None}
+    assert info["sha256"] == hashlib.sha256(converted_path.read_bytes()).hexdigest()
     # A copy under another name is not what model.json describes: name, file and digest only.
     copy = tmp_path / "copy.keras"
     shutil.copy(converted_path, copy)
@@ -238,7 +244,7 @@ def test_concurrent_callers_get_the_same_embeddings(model):
 def test_conversion_is_reproducible(weights_dir: Path, converted_path: Path, tmp_path: Path):
     """Equal weights give an equal file, so an index built earlier still accepts the model."""
     again = embedder.convert_pretrained(weights_dir, tmp_path / "again.keras")
-    assert embedder.model_info(again)["sha256"] == embedder.model_info(converted_path)["sha256"]
+    assert again.read_bytes() == converted_path.read_bytes()
     # Across processes too: no timestamps, no memory addresses (Keras' shared_object_id).
     with zipfile.ZipFile(converted_path) as archive:
         assert "date_saved" not in json.loads(archive.read("metadata.json"))

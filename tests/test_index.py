@@ -5,6 +5,7 @@ The gallery holds two photos of each of 12 sample people; their third photo is t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike import gallery, index_build
+from lookalike import config, gallery, index_build
 from lookalike.index import CelebrityIndex, IndexFormatError
 from lookalike.match import Matcher, MatchOptions, NoFaceError
 
@@ -46,10 +47,11 @@ def matcher(small_index: Path) -> Matcher:
 
 def test_index_folder_holds_every_documented_file(small_index: Path):
     manifest = json.loads((small_index / "index.json").read_text())
-    assert manifest["format"] == "lookalike-index" and manifest["format_version"] == 1
     assert manifest["celebrities"] == PEOPLE
     assert manifest["photos"] + manifest["photos_without_face"] == 2 * PEOPLE
-    assert len(manifest["model"]["sha256"]) == 64
+    # The model recorded is the file that embedded the gallery (the default model).
+    model_file = config.default_model_path()
+    assert manifest["model"]["sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
     index = CelebrityIndex(small_index)
     norms = np.linalg.norm(index.embeddings, axis=1)
     np.testing.assert_allclose(norms, 1.0, atol=1e-5)
@@ -127,6 +129,18 @@ def test_damaged_index_and_wrong_model_are_refused(small_index: Path, tmp_path: 
         CelebrityIndex(damaged)
     with pytest.raises(IndexFormatError, match="no index"):
         CelebrityIndex(tmp_path / "nowhere")
+    # A folder of another format, or of another version of this one, is refused by name.
+    other_format = tmp_path / "other-format"
+    shutil.copytree(small_index, other_format)
+    for field, value, message in (
+        ("format", "another-index", "not a lookalike index"),
+        ("format_version", 2, "version 2 is not supported"),
+    ):
+        manifest = json.loads((small_index / "index.json").read_text())
+        manifest[field] = value
+        (other_format / "index.json").write_text(json.dumps(manifest))
+        with pytest.raises(IndexFormatError, match=message):
+            CelebrityIndex(other_format)
 
     other_model = tmp_path / "other-model"
     shutil.copytree(small_index, other_model)

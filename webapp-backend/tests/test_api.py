@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import struct
+import tomllib
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
+from lookalike import config
 from lookalike.cli import main as lookalike_main
 from lookalike.match import MAX_FACES
 
@@ -145,7 +147,9 @@ def test_health_reports_the_loaded_index(client: FlaskClient, app: Flask) -> Non
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok"
-    assert body["version"] == "0.1.0"
+    # The version pyproject.toml publishes the package under, not the code's own constant.
+    project = tomllib.loads((config.REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert body["version"] == project["version"]
     assert body["model"] == index.manifest["model"]["name"]
     # The default model's weights are Apache-2.0: nothing limits what people do with it.
     assert body["model_license"]["name"] == "Apache-2.0"
