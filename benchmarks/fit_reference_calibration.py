@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike import config, embedder, gallery
+from lookalike import config, gallery, model_files
 from lookalike.calibration import REFERENCE_DIR, fit_calibration
 from lookalike.pipeline import FacePipeline, embed_image_files
 
@@ -33,7 +33,7 @@ def main() -> None:
     embeddings, found = embed_image_files(pipeline, [photo.path for photo in photos])
     labels = np.array([photo.celebrity_id for photo in photos])[found]
     calibration = fit_calibration(embeddings[found], labels)
-    info = embedder.model_info(args.model)
+    info = model_files.model_info(args.model)
     record = {
         "model_name": info["name"],
         "model_sha256": info["sha256"],

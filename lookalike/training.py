@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from lookalike import config, embedder, evaluation, models
+from lookalike import config, dlib_network, embedder, evaluation, model_files, models
 from lookalike.errors import InvalidInputError
 from lookalike.training_data import (
     ChipSet,
@@ -531,7 +531,7 @@ def _export(
     embedding_path = out / "embedding.keras"
     # Build the optimizer's slots so the saved file reloads without a variable-count mismatch.
     classifier.optimizer.build(classifier.trainable_variables)
-    embedder.save_keras_atomically(classifier, out / "classifier.keras", reproducible=False)
+    model_files.save_keras_atomically(classifier, out / "classifier.keras", reproducible=False)
     classes = [
         {"index": i, "id": cid, "name": data.names[cid]} for i, cid in enumerate(data.classes)
     ]
@@ -542,7 +542,7 @@ def _export(
     trained_from = (
         "random weights"
         if settings.model == "scratch"
-        else f"{embedder.SOURCE_PACKAGE} face ResNet"
+        else f"{dlib_network.SOURCE_PACKAGE} face ResNet"
     )
     # The same fields as the registered models' model.json, so indexes record this model too.
     info = {
@@ -554,7 +554,7 @@ def _export(
             "config": settings.to_dict(),
         },
         "input": {"shape": [models.CHIP_SIZE] * 2 + [3], "dtype": "float32", "color": "RGB"},
-        "alignment": embedder.dlib_alignment_record(),
+        "alignment": dlib_network.dlib_alignment_record(),
         "preprocessing": {
             "inside_model": True,
             "resize_to": model_settings.image_size,
@@ -568,7 +568,7 @@ def _export(
         "detector": "mtcnn",  # trained on chips framed from MTCNN's points
         "heldout": metrics.get("heldout"),
     }
-    embedder.save_embedding_model(embedding_model, embedding_path, info)
+    model_files.save_embedding_model(embedding_model, embedding_path, info)
     plot_history(out / "history.csv", out, fine_tune_from=metrics["fine_tune_from_epoch"])
 
 
@@ -603,10 +603,10 @@ def plot_history(
 
 def _comparison_model(location: str | os.PathLike) -> keras.Model:
     if str(location) != "pretrained":
-        return embedder.load_embedding_model(location)
+        return model_files.load_embedding_model(location)
     # "pretrained" is the network the trained models start from: the dlib port (150-px chips).
     if config.model_path("dlib-resnet").is_file():
-        return embedder.load_embedding_model("dlib-resnet")
+        return model_files.load_embedding_model("dlib-resnet")
     return models.pretrained_model()  # same network, built from the weights package
 
 

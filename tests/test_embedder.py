@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike import config, embedder
+from lookalike import config, dlib_network, embedder, model_files, tfjs_weights
 
 PEOPLE = 12
 PHOTOS_PER_PERSON = 4
@@ -34,7 +34,7 @@ PHOTOS_PER_PERSON = 4
 @pytest.fixture(scope="session")
 def weights_dir() -> Path:
     path = config.pretrained_weights_dir()
-    if not (path / embedder.MANIFEST_NAME).is_file():
+    if not (path / tfjs_weights.MANIFEST_NAME).is_file():
         pytest.skip(f"needs the pretrained weights package at {path} (`make setup`)")
     return path
 
@@ -43,12 +43,12 @@ def weights_dir() -> Path:
 def converted_path(weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One conversion per session, into a temporary folder (never the user's models/)."""
     out = tmp_path_factory.mktemp("dlib-resnet") / "embedding.keras"
-    return embedder.convert_pretrained(weights_dir, out)
+    return dlib_network.convert_pretrained(weights_dir, out)
 
 
 @pytest.fixture(scope="session")
 def model(converted_path: Path):
-    return embedder.load_embedding_model(converted_path)
+    return model_files.load_embedding_model(converted_path)
 
 
 @dataclass
@@ -138,14 +138,14 @@ def test_outputs_are_float32_unit_vectors(model):
     rng = np.random.default_rng(0)
     chips = rng.integers(0, 256, size=(5, 150, 150, 3), dtype=np.uint8)
     embeddings = embedder.embed_chips(model, chips, batch_size=2)  # uneven last batch
-    assert embeddings.dtype == np.float32 and embeddings.shape == (5, embedder.EMBEDDING_SIZE)
+    assert embeddings.dtype == np.float32 and embeddings.shape == (5, dlib_network.EMBEDDING_SIZE)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     # uint8 and float input, one batch or several, a lone chip: the same vectors.
     np.testing.assert_allclose(
         embedder.embed_chips(model, chips.astype(np.float32)), embeddings, atol=1e-5
     )
     np.testing.assert_allclose(embedder.embed_chips(model, chips[0]), embeddings[:1], atol=1e-5)
-    assert embedder.embed_chips(model, chips[:0]).shape == (0, embedder.EMBEDDING_SIZE)
+    assert embedder.embed_chips(model, chips[:0]).shape == (0, dlib_network.EMBEDDING_SIZE)
 
 
 def test_bad_chip_shapes_are_refused(model):
@@ -178,11 +178,11 @@ def test_flip_average_changes_the_embedding_but_keeps_unit_norm(model):
 def test_architecture_matches_dlib_resnet():
     import keras
 
-    network = embedder.build_face_resnet()
+    network = dlib_network.build_face_resnet()
     convolutions = [layer for layer in network.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convolutions) == 29
     assert network.input_shape == (None, 150, 150, 3)
-    assert network.output_shape == (None, embedder.EMBEDDING_SIZE)
+    assert network.output_shape == (None, dlib_network.EMBEDDING_SIZE)
     descriptor = network.get_layer("descriptor")
     assert not descriptor.use_bias and descriptor.kernel.shape == (256, 128)
     # 29 conv kernels + biases (dlib's scale layers folded in) and the fc matrix; nothing else.
@@ -192,15 +192,15 @@ def test_architecture_matches_dlib_resnet():
 def test_saved_model_reloads_with_identical_outputs(weights_dir: Path, converted_path: Path):
     import keras
 
-    in_memory = embedder.build_face_resnet()
-    embedder.load_tfjs_weights(in_memory, embedder.read_tfjs_weights(weights_dir))
+    in_memory = dlib_network.build_face_resnet()
+    dlib_network.load_tfjs_weights(in_memory, tfjs_weights.read_tfjs_weights(weights_dir))
     reloaded = keras.saving.load_model(converted_path, compile=False)
     chips = np.random.default_rng(2).uniform(0, 255, size=(4, 150, 150, 3)).astype(np.float32)
     np.testing.assert_array_equal(
         np.asarray(in_memory(chips, training=False)), np.asarray(reloaded(chips, training=False))
     )
     # The cache hands back one model per file.
-    assert embedder.load_embedding_model(converted_path) is embedder.load_embedding_model(
+    assert model_files.load_embedding_model(converted_path) is model_files.load_embedding_model(
         converted_path
     )
 
@@ -217,14 +217,14 @@ def test_model_json_describes_the_file(weights_dir: Path, converted_path: Path, 
     assert recorded["embedding_size"] == 128
     assert recorded["license"]["commercial_use"] is True
     assert recorded["alignment"]["chip_size"] == 150 and len(recorded["alignment"]["template"]) == 5
-    info = embedder.model_info(converted_path)
+    info = model_files.model_info(converted_path)
     # Outside models/<name>/ a model has no registered name.
     assert info == {**recorded, "registry_name": None}
     assert info["sha256"] == hashlib.sha256(converted_path.read_bytes()).hexdigest()
     # A copy under another name is not what model.json describes: name, file and digest only.
     copy = tmp_path / "copy.keras"
     shutil.copy(converted_path, copy)
-    assert embedder.model_info(copy) == {
+    assert model_files.model_info(copy) == {
         "name": "copy",
         "file": "copy.keras",
         "sha256": recorded["sha256"],
@@ -243,7 +243,7 @@ def test_concurrent_callers_get_the_same_embeddings(model):
 
 def test_conversion_is_reproducible(weights_dir: Path, converted_path: Path, tmp_path: Path):
     """Equal weights give an equal file, so an index built earlier still accepts the model."""
-    again = embedder.convert_pretrained(weights_dir, tmp_path / "again.keras")
+    again = dlib_network.convert_pretrained(weights_dir, tmp_path / "again.keras")
     assert again.read_bytes() == converted_path.read_bytes()
     # Across processes too: no timestamps, no memory addresses (Keras' shared_object_id).
     with zipfile.ZipFile(converted_path) as archive:
@@ -254,12 +254,12 @@ def test_conversion_is_reproducible(weights_dir: Path, converted_path: Path, tmp
 
 def test_missing_model_tells_how_to_create_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     with pytest.raises(FileNotFoundError, match="registered model name"):
-        embedder.load_embedding_model(tmp_path / "absent.keras")
+        model_files.load_embedding_model(tmp_path / "absent.keras")
     with pytest.raises(FileNotFoundError, match="a .keras file"):
-        embedder.model_info(tmp_path / "absent.keras")
+        model_files.model_info(tmp_path / "absent.keras")
     monkeypatch.setenv("LOOKALIKE_MODELS_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="lookalike model install arcface-mbf"):
-        embedder.load_embedding_model("arcface-mbf")
+        model_files.load_embedding_model("arcface-mbf")
 
 
 def test_cli_convert_pretrained(weights_dir: Path, tmp_path: Path, capsys):
@@ -282,13 +282,13 @@ def test_cli_convert_pretrained(weights_dir: Path, tmp_path: Path, capsys):
 
 
 def test_reads_every_tensor_dequantised(weights_dir: Path):
-    weights = embedder.read_tfjs_weights(weights_dir)
+    weights = tfjs_weights.read_tfjs_weights(weights_dir)
     assert len(weights) == 29 * 4 + 1  # conv filters, bias, scale weights/biases; fc
     assert all(array.dtype == np.float32 for array in weights.values())
     assert weights["fc"].shape == (256, 128)
     assert weights["conv32_down/conv/filters"].shape == (7, 7, 3, 32)
     # The quantised first filter spans exactly the manifest's [min, min + 255 * scale].
-    manifest = json.loads((weights_dir / embedder.MANIFEST_NAME).read_text())
+    manifest = json.loads((weights_dir / tfjs_weights.MANIFEST_NAME).read_text())
     spec = manifest[0]["weights"][0]
     low = spec["quantization"]["min"]
     high = low + 255 * spec["quantization"]["scale"]
@@ -308,44 +308,44 @@ def test_truncated_bin_is_refused(weights_dir: Path, tmp_path: Path):
     shard = broken / "face_recognition_model.bin"
     shard.write_bytes(shard.read_bytes()[:-1000])
     with pytest.raises(ValueError, match=r"face_recognition_model\.bin.*truncated"):
-        embedder.read_tfjs_weights(broken)
+        tfjs_weights.read_tfjs_weights(broken)
     with pytest.raises(ValueError, match="truncated"):
-        embedder.convert_pretrained(broken, tmp_path / "never.keras")
+        dlib_network.convert_pretrained(broken, tmp_path / "never.keras")
     assert not (tmp_path / "never.keras").exists()
 
 
 def test_corrupted_manifest_is_refused(weights_dir: Path, tmp_path: Path):
     broken = _copy_weights(weights_dir, tmp_path / "weights")
-    manifest_path = broken / embedder.MANIFEST_NAME
+    manifest_path = broken / tfjs_weights.MANIFEST_NAME
     text = manifest_path.read_text()
     manifest_path.write_text(text[: len(text) // 2])
     with pytest.raises(ValueError, match="not valid JSON"):
-        embedder.read_tfjs_weights(broken)
+        tfjs_weights.read_tfjs_weights(broken)
 
     # A manifest that lost one entry no longer matches the .bin's size.
     manifest = json.loads(text)
     del manifest[0]["weights"][5]
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="longer than expected"):
-        embedder.read_tfjs_weights(broken)
+        tfjs_weights.read_tfjs_weights(broken)
 
     (broken / "face_recognition_model.bin").unlink()
     with pytest.raises(FileNotFoundError, match=r"face_recognition_model\.bin"):
-        embedder.read_tfjs_weights(broken)
+        tfjs_weights.read_tfjs_weights(broken)
     manifest_path.unlink()
     with pytest.raises(FileNotFoundError, match="manifest"):
-        embedder.read_tfjs_weights(broken)
+        tfjs_weights.read_tfjs_weights(broken)
 
 
 def test_missing_or_misshapen_tensor_is_named(weights_dir: Path):
-    weights = embedder.read_tfjs_weights(weights_dir)
-    network = embedder.build_face_resnet()
+    weights = tfjs_weights.read_tfjs_weights(weights_dir)
+    network = dlib_network.build_face_resnet()
     missing = {name: value for name, value in weights.items() if name != "conv64_2/conv1/conv/bias"}
     with pytest.raises(ValueError, match="conv64_2/conv1/conv/bias"):
-        embedder.load_tfjs_weights(network, missing)
+        dlib_network.load_tfjs_weights(network, missing)
     misshapen = {**weights, "fc": weights["fc"].T}
     with pytest.raises(ValueError, match="'fc' has shape"):
-        embedder.load_tfjs_weights(network, misshapen)
+        dlib_network.load_tfjs_weights(network, misshapen)
 
 
 def test_package_never_imports_dlib():

@@ -174,12 +174,12 @@ def real_chips(assets: Path) -> np.ndarray:
     ("name", "scale"), [("sface", None), ("arcface-mbf", (1 / 127.5, -127.5 / 127.5))]
 )
 def test_shipped_model_matches_onnxruntime(name: str, scale, real_chips: np.ndarray) -> None:
-    from lookalike import embedder
+    from lookalike import embedder, model_files
 
     onnx_path = config.models_dir() / "pretrained" / "wheels" / f"{name}.onnx"
     if not onnx_path.is_file() or not config.model_path(name).is_file():
         pytest.fail(f"{name} is not installed: the test set-up installs it (`make setup-test`)")
-    model = embedder.load_embedding_model(name)
+    model = model_files.load_embedding_model(name)
     ours = embedder.embed_chips(model, real_chips)
     batch = real_chips.transpose(0, 3, 1, 2).astype(np.float32)
     if scale is not None:
@@ -195,10 +195,10 @@ def test_shipped_model_matches_onnxruntime(name: str, scale, real_chips: np.ndar
 def test_installed_model_has_its_reference_calibration(name: str) -> None:
     """Conversion is byte-reproducible, so the calibration fitted on lfw-dev (keyed by the
     model file's sha256) applies to the model that set-up installs on any machine."""
-    from lookalike import calibration, embedder
+    from lookalike import calibration, model_files
 
     if not config.model_path(name).is_file():
         pytest.fail(f"{name} is not installed: the test set-up installs it (`make setup-test`)")
     digest = hashlib.sha256(config.model_path(name).read_bytes()).hexdigest()
     assert calibration.reference_calibration(digest) is not None
-    assert embedder.model_info(name)["sha256"] == digest  # what an index records
+    assert model_files.model_info(name)["sha256"] == digest  # what an index records

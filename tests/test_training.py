@@ -109,7 +109,7 @@ def test_run_writes_every_output(tiny_run: training.TrainingResult) -> None:
 
 
 def test_exported_embedding_model_reloads(tiny_run: training.TrainingResult) -> None:
-    from lookalike import embedder
+    from lookalike import embedder, model_files
 
     path = tiny_run.embedding_path
     model = keras.saving.load_model(path, compile=False)
@@ -122,7 +122,7 @@ def test_exported_embedding_model_reloads(tiny_run: training.TrainingResult) -> 
     raw = np.asarray(model.predict(chips.astype(np.float32), verbose=0))
     np.testing.assert_allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-4)
 
-    info = json.loads(embedder.model_info_path(path).read_text())
+    info = json.loads(model_files.model_info_path(path).read_text())
     assert info["file"] == "embedding.keras"
     assert info["embedding_size"] == size
     assert info["input"]["shape"] == [150, 150, 3]
@@ -332,9 +332,9 @@ def test_arcface_head_learns_separable_clusters() -> None:
 
 
 def _pretrained_weights_or_skip() -> None:
-    from lookalike import embedder
+    from lookalike import tfjs_weights
 
-    if not (config.pretrained_weights_dir() / embedder.MANIFEST_NAME).is_file():
+    if not (config.pretrained_weights_dir() / tfjs_weights.MANIFEST_NAME).is_file():
         pytest.skip("needs the pretrained weights package (make setup)")
 
 

@@ -72,7 +72,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_install(args: argparse.Namespace) -> int:
-    from lookalike import embedder, model_registry
+    from lookalike import model_files, model_registry
 
     for name in args.names:
         if name != "yunet":
@@ -83,7 +83,7 @@ def run_install(args: argparse.Namespace) -> int:
             print(f"{path}: YuNet face detector, licence {model_registry.DETECTOR_LICENCES[name]}")
             continue
         spec = model_registry.get_spec(name)
-        info = embedder.model_info(path)
+        info = model_files.model_info(path)
         print(f"{path}: {spec.name}, {spec.embedding_size}-D, sha256 {info['sha256'][:12]}…")
         print(f"licence: {model_registry.licence_notice(spec)}")
     return 0
@@ -91,9 +91,10 @@ def run_install(args: argparse.Namespace) -> int:
 
 def run_convert_pretrained(args: argparse.Namespace) -> int:
     """Build the Keras network, load the weights, save it and its ``model.json``."""
-    from lookalike import embedder  # TensorFlow is imported only when the command runs
+    # TensorFlow is imported only when the command runs
+    from lookalike import dlib_network, model_files
 
-    path = embedder.convert_pretrained(args.weights_dir, args.out)
-    info = embedder.model_info(path)
-    print(f"{path}: {info['name']}, sha256 {info['sha256'][:12]}…, {embedder.EMBEDDING_SIZE}-D")
+    path = dlib_network.convert_pretrained(args.weights_dir, args.out)
+    info = model_files.model_info(path)
+    print(f"{path}: {info['name']}, sha256 {info['sha256'][:12]}…, {dlib_network.EMBEDDING_SIZE}-D")
     return 0

@@ -50,7 +50,7 @@ def ensure_test_index(cache_dir: Path, *, held_out: bool = False) -> tuple[Path,
     ``held_out``: always build, leaving out the last photo of the first ``HELD_OUT_PEOPLE``
     people with three or more photos; their paths and ids go to ``<index>/held_out.json``.
     """
-    from lookalike import embedder, gallery
+    from lookalike import gallery, model_files
     from lookalike.index_build import build_index
 
     default_index = config.default_index_dir()
@@ -73,7 +73,7 @@ def ensure_test_index(cache_dir: Path, *, held_out: bool = False) -> tuple[Path,
     queries = _held_out_photos(photos) if held_out else []
     photos = [photo for photo in photos if photo not in queries]
     # A cached index is reused only for the same photos and the same model.
-    fingerprint = hashlib.sha256(embedder.model_info(model_path)["sha256"].encode())
+    fingerprint = hashlib.sha256(model_files.model_info(model_path)["sha256"].encode())
     for photo in photos:
         fingerprint.update(
             f"{photo.path}|{photo.path.stat().st_size}|{photo.celebrity_id}\n".encode()
