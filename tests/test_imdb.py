@@ -132,6 +132,96 @@ def test_imdb_celeb_id_base_is_checked(tmp_path: Path) -> None:
         load_metadata(tmp_path / "wrong.mat")
 
 
+def _cells(values: list) -> np.ndarray:
+    """A MATLAB cell row: a (1, N) object array filled element by element."""
+    row = np.empty((1, len(values)), dtype=object)
+    for i, value in enumerate(values):
+        row[0, i] = value
+    return row
+
+
+def _datenum(day: date) -> int:
+    """MATLAB's serial day number, by the documented formula (not the loader's)."""
+    return day.toordinal() + 366
+
+
+def test_hand_built_imdb_mat_is_read_right(tmp_path: Path) -> None:
+    """A file laid out like the real ``imdb.mat`` (``shared/docs/imdb-format.md``), written with
+    ``scipy.io.savemat`` cell by cell here, not by the project's own writer."""
+    celeb_names = ["Ann Actor", "Bo Director", "Nobody In Rows", "Zoë Ödegaard"]  # sorted, all
+    paths = [f"{i:02d}/nm000000{i}_rm{1000 + i}_1981-5-5_2009.jpg" for i in range(1, 6)]
+    struct = {  # the real field order
+        "dob": np.array(
+            [[_datenum(date(1981, 5, 5)), _datenum(date(1950, 8, 20)), 12, 0, 710000]], np.int32
+        ),
+        "photo_taken": np.array([[2009, 2000, 2005, 2011, 0]], np.uint16),
+        "full_path": _cells(paths),
+        "gender": np.array([[1.0, np.nan, 0.0, 0.0, 1.0]]),
+        "name": _cells(["Ann Actor", "", "Zoë Ödegaard", "Bo Director", "Ann Actor"]),
+        "face_location": _cells(
+            [
+                np.array([[10.5, 20.25, 110.75, 130.0]]),  # float64
+                np.array([[3, 4, 200, 250]], np.uint8),  # uint8 cell
+                np.array([[1, 1, 640, 480]], np.uint16),  # no face: the whole photo, uint16
+                np.array([[1, 1, 1, 1]], np.uint8),  # a broken download
+                np.array([[40.0, 30.0, 90.0, 85.0]]),
+            ]
+        ),
+        "face_score": np.array([[4.25, 1.5, -np.inf, -np.inf, 2.0]]),
+        "second_face_score": np.array([[np.nan, 3.5, np.nan, np.nan, np.nan]]),
+        "celeb_names": _cells(celeb_names),
+        "celeb_id": np.array([[1, 2, 4, 2, 1]], np.uint16),  # 1-based; row 1's name is empty
+    }
+    path = tmp_path / "imdb.mat"
+    scipy.io.savemat(path, {"imdb": struct}, do_compression=True)
+    # The file reads back with the real file's types (as the format notes list them).
+    raw = scipy.io.loadmat(path)["imdb"][0, 0]
+    assert raw.dtype.names == tuple(struct)
+    assert (raw["dob"].dtype, raw["photo_taken"].dtype) == (np.int32, np.uint16)
+    assert raw["name"][0, 1].shape == (0,)
+    assert [cell.dtype for cell in raw["face_location"][0][:3]] == [np.float64, np.uint8, np.uint16]
+
+    loaded = load_metadata(path)
+
+    assert loaded.attrs["variable"] == "imdb" and loaded.attrs["celeb_id_base"] == 1
+    assert loaded.attrs["n_celebrities"] == 4
+    assert list(loaded["full_path"]) == paths
+    assert list(loaded["name"]) == ["Ann Actor", "", "Zoë Ödegaard", "Bo Director", "Ann Actor"]
+    assert list(loaded["celeb_id"]) == [1, 2, 4, 2, 1]
+    assert list(loaded["celeb_name"]) == [
+        "Ann Actor",
+        "Bo Director",  # the empty name's identity comes from celeb_id
+        "Zoë Ödegaard",
+        "Bo Director",
+        "Ann Actor",
+    ]
+    assert list(loaded["dob"][:2]) == [pd.Timestamp("1981-05-05"), pd.Timestamp("1950-08-20")]
+    assert loaded["dob"][2:4].isna().all()  # serial days 12 and 0: before year 1
+    assert loaded["dob"].iloc[4] == pd.Timestamp(date.fromordinal(710000 - 366))
+    assert loaded["birth_year"].tolist()[:2] == [1981, 1950]
+    # Photo taken on 1 July: born in May → 28 in 2009; born in August → 49 in 2000.
+    assert loaded["age"].tolist()[:2] == [28, 49]
+    assert loaded["age"][2:].isna().all()  # unknown birth date, or photo year 0
+    assert loaded["photo_taken"].tolist()[:4] == [2009, 2000, 2005, 2011]
+    assert pd.isna(loaded["photo_taken"].iloc[4])
+    np.testing.assert_array_equal(loaded["gender"], [1.0, np.nan, 0.0, 0.0, 1.0])
+    boxes = loaded[["face_x1", "face_y1", "face_x2", "face_y2"]].to_numpy()
+    assert boxes.dtype == np.float64
+    np.testing.assert_array_equal(
+        boxes,
+        [
+            [10.5, 20.25, 110.75, 130.0],
+            [3, 4, 200, 250],
+            [1, 1, 640, 480],
+            [1, 1, 1, 1],
+            [40, 30, 90, 85],
+        ],
+    )
+    assert np.isneginf(loaded["face_score"]).tolist() == [False, False, True, True, False]
+    assert loaded["second_face_score"].isna().tolist() == [True, False, True, True, True]
+    assert loaded["second_face_score"].iloc[1] == 3.5
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(MetadataError, match="no such file"):
         load_metadata(tmp_path / "absent.mat")
