@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import contract_check
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -26,7 +27,8 @@ ASSETS = config.REPO_ROOT / "tests" / "assets"
 def make_app(
     test_index: tuple[Path, Path | None], tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., Flask]:
-    """Build an app on the test index with extra config (models are cached per process)."""
+    """Build an app on the test index with extra config (models are cached per process); its
+    every ``/api`` answer is checked against the contract (``contract_check``)."""
     no_dist = tmp_path_factory.mktemp("no-frontend-build")
 
     def build(**overrides: Any) -> Flask:
@@ -37,7 +39,7 @@ def make_app(
             "MODEL_PATH": model_path,
             "FRONTEND_DIST": no_dist,  # not the developer's build: tests decide what exists
         }
-        return create_app({**settings, **overrides})
+        return contract_check.install(create_app({**settings, **overrides}))
 
     return build
 

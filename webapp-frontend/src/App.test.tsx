@@ -3,7 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { App } from './App';
 import { NETWORK_MESSAGE } from './api/client';
-import type { MatchResponse } from './api/types';
+import type { MatchResponse } from './api/contract';
 import { stubBitmap, stubCanvas } from './test/canvas';
 import { FakeXHR, HEALTH, ONE_FACE, TWO_FACES, errorBody } from './test/fixtures';
 

@@ -1,11 +1,14 @@
-import type {
-  ApiErrorBody,
-  Box,
-  ExplainResponse,
-  HealthResponse,
-  MatchOptions,
-  MatchResponse,
-} from './types';
+// Requests to the API. The responses' types come from contract.ts, generated from the server's
+// own contract (webapp-backend/lookalike_web/contract.py; docs/api.md).
+import type { Box, ExplainResponse, Gender, HealthResponse, MatchResponse } from './contract';
+
+/** What the page asks POST /api/match for (its form fields `top_k` and `gender`). */
+export interface MatchOptions {
+  /** Matches per face, 1..20. */
+  topK: number;
+  /** `null` means any gender. */
+  gender: Gender | null;
+}
 
 export const MATCH_URL = '/api/match';
 export const EXPLAIN_URL = '/api/explain';
@@ -77,8 +80,11 @@ export interface PendingMatch {
   abort: () => void;
 }
 
-/** The `{error: {code, message}}` body of an error response, or null when it has another shape. */
-export function parseErrorBody(text: string): ApiErrorBody['error'] | null {
+/**
+ * The `{error: {code, message}}` body of an error response (the contract's ErrorBody), or null
+ * when it has another shape. `code` stays a string: a proxy or a newer server may send others.
+ */
+export function parseErrorBody(text: string): { code: string; message: string } | null {
   try {
     const body: unknown = JSON.parse(text);
     if (typeof body !== 'object' || body === null || !('error' in body)) return null;

@@ -1,5 +1,5 @@
 import { useRef, type KeyboardEvent } from 'react';
-import type { Face } from '../api/types';
+import type { Face } from '../api/contract';
 
 interface FaceTabsProps {
   faces: Face[];

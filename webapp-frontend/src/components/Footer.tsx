@@ -1,4 +1,4 @@
-import type { HealthResponse } from '../api/types';
+import type { HealthResponse } from '../api/contract';
 import { plural } from '../lib/format';
 import { LockIcon } from './Icons';
 
@@ -40,7 +40,7 @@ export function Footer({ health }: { health: HealthResponse | null | undefined }
             {gallerySizeText(health)}
           </p>
           {health?.index.demo && <DemoGalleryNote />}
-          {health?.model_license && !health.model_license.commercial_use && (
+          {health && !health.model_license.commercial_use && (
             <p className="footer__license" data-testid="model-license">
               Model: {health.model_title ?? health.model} ({health.model_license.name}).{' '}
               {health.model_license.summary}

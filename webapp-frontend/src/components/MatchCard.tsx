@@ -1,4 +1,4 @@
-import type { Box, ImageSize, Match } from '../api/types';
+import type { Box, ImageSize, Match } from '../api/contract';
 import { ageText, similarityText } from '../lib/format';
 import { ScoreBar } from './ScoreBar';
 import { ShareCardButton } from './ShareCardButton';

@@ -1,5 +1,5 @@
 import { useState, type CSSProperties } from 'react';
-import type { Face, ImageSize } from '../api/types';
+import type { Face, ImageSize } from '../api/contract';
 import { boxToPercent } from '../lib/geometry';
 import { ImageIcon } from './Icons';
 

@@ -1,5 +1,6 @@
 import { useId, useState } from 'react';
-import type { MatchOptions, MatchResponse } from '../api/types';
+import type { MatchResponse } from '../api/contract';
+import type { MatchOptions } from '../api/client';
 import { useFaceCrops } from '../hooks/useFaceCrops';
 import type { Photo } from '../hooks/useLookalike';
 import { plural } from '../lib/format';

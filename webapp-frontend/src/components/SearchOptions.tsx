@@ -1,5 +1,6 @@
 import { useId } from 'react';
-import type { Gender, MatchOptions } from '../api/types';
+import type { Gender } from '../api/contract';
+import type { MatchOptions } from '../api/client';
 
 const TOP_K_CHOICES = Array.from({ length: 20 }, (_, index) => index + 1);
 

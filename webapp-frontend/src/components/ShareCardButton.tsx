@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { Box, ImageSize, Match } from '../api/types';
+import type { Box, ImageSize, Match } from '../api/contract';
 import { cardFileName, canShareFiles, makeCard, shareOrDownload } from '../lib/card';
 import { ShareIcon } from './Icons';
 

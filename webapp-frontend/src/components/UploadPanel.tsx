@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { MatchOptions } from '../api/types';
+import type { MatchOptions } from '../api/client';
 import { CameraCapture } from './CameraCapture';
 import { DropZone } from './DropZone';
 import { LockIcon } from './Icons';

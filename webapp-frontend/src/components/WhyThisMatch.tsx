@@ -1,6 +1,6 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import { ApiError, requestExplain } from '../api/client';
-import type { Box, ExplainResponse, Match } from '../api/types';
+import type { Box, ExplainResponse, Match } from '../api/contract';
 import { STRENGTH_TEXT, heatLevels, rankRegions, svgPoints } from '../lib/explain';
 import { InfoIcon, RetryIcon } from './Icons';
 

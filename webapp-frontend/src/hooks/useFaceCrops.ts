@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { MatchResponse } from '../api/types';
+import type { MatchResponse } from '../api/contract';
 import { cropFaces } from '../lib/crop';
 
 /** Thumbnails of each face of the response, cut from the uploaded photo (null while cutting). */

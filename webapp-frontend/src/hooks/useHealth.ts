@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { fetchHealth } from '../api/client';
-import type { HealthResponse } from '../api/types';
+import type { HealthResponse } from '../api/contract';
 
 /** GET /api/health once on load: undefined while asking, null when the server cannot tell. */
 export function useHealth(): HealthResponse | null | undefined {

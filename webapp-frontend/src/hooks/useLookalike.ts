@@ -1,6 +1,13 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, NETWORK_MESSAGE, isBusy, requestMatch, type PendingMatch } from '../api/client';
-import type { MatchOptions, MatchResponse } from '../api/types';
+import {
+  ApiError,
+  NETWORK_MESSAGE,
+  isBusy,
+  requestMatch,
+  type MatchOptions,
+  type PendingMatch,
+} from '../api/client';
+import type { MatchResponse } from '../api/contract';
 import { preparePhoto } from '../lib/downscale';
 import { sizeProblem, typeProblem } from '../lib/files';
 

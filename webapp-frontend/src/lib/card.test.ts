@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Box, ImageSize } from '../api/types';
+import type { Box, ImageSize } from '../api/contract';
 import { fontSize, recordingContext } from '../test/canvas';
 import { match } from '../test/fixtures';
 import {

@@ -1,6 +1,6 @@
 // The result card to share: the user's face beside the celebrity's, drawn in the browser on a
 // canvas. Nothing of it goes to the server: the card is shared or downloaded from memory.
-import type { Box, ImageSize, Match } from '../api/types';
+import type { Box, ImageSize, Match } from '../api/contract';
 import { ageText, roundScore } from './format';
 import { cropSquare, type Rect } from './geometry';
 

@@ -1,5 +1,5 @@
 // The user's face thumbnails, cut in the browser from the uploaded photo with the API's boxes.
-import type { Face, ImageSize } from '../api/types';
+import type { Face, ImageSize } from '../api/contract';
 import { cropSquare } from './geometry';
 
 export const CROP_SIZE = 192;

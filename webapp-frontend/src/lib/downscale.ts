@@ -1,7 +1,7 @@
 // Big photos are shrunk in the browser before upload: faster uploads, and the server's pixel limit
 // is never hit. createImageBitmap with imageOrientation 'from-image' applies the EXIF orientation,
 // so the re-encoded JPEG is upright and carries no orientation tag. Small photos go as they are.
-import type { ImageSize } from '../api/types';
+import type { ImageSize } from '../api/contract';
 
 export const MAX_SIDE = 1600;
 export const JPEG_QUALITY = 0.9;

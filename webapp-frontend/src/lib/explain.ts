@@ -1,5 +1,5 @@
 // Presentation of POST /api/explain: how strong each region is, in words and as a heat level.
-import type { Polygon, RegionExplanation } from '../api/types';
+import type { Polygon, RegionExplanation } from '../api/contract';
 
 /** Below this (cosine units) a region is "about neutral": the server's summary uses the same. */
 export const NOTABLE = 0.005;

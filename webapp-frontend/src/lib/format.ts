@@ -1,4 +1,4 @@
-import type { Match } from '../api/types';
+import type { Match } from '../api/contract';
 
 export function roundScore(score: number): number {
   return Math.round(Math.min(100, Math.max(0, score)));

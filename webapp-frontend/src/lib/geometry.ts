@@ -1,5 +1,5 @@
 // Face boxes arrive as [x, y, w, h] in pixels of the decoded, EXIF-upright image (response.image).
-import type { Box, ImageSize } from '../api/types';
+import type { Box, ImageSize } from '../api/contract';
 
 export interface Rect {
   x: number;

@@ -1,5 +1,6 @@
-// Responses shaped exactly like docs/api.md, and a scriptable stand-in for XMLHttpRequest.
-import type { ExplainResponse, HealthResponse, Match, MatchResponse } from '../api/types';
+// Responses typed by the contract (src/api/contract.ts, generated from the server's), and a
+// scriptable stand-in for XMLHttpRequest.
+import type { ExplainResponse, HealthResponse, Match, MatchResponse } from '../api/contract';
 
 export function match(overrides: Partial<Match> = {}): Match {
   return {
@@ -40,7 +41,15 @@ export const ONE_FACE: MatchResponse = {
     },
   ],
   faces_total: 1,
-  timings_ms: { decode: 8.1, detect: 61.0, align: 1.2, embed: 9.4, search: 0.6, total: 81.0 },
+  timings_ms: {
+    decode: 8.1,
+    detect: 61.0,
+    align: 1.2,
+    embed: 9.4,
+    search: 0.6,
+    total: 81.0,
+    request: 83.2,
+  },
 };
 
 /** A group photo: two faces, each with its own matches. */
@@ -62,13 +71,18 @@ export const TWO_FACES: MatchResponse = {
     },
   ],
   faces_total: 2,
+  timings_ms: { ...ONE_FACE.timings_ms, total: 95.0, request: 97.1 },
 };
 
 export const HEALTH: HealthResponse = {
   status: 'ok',
   version: '0.1.0',
-  model: 'dlib-resnet',
-  index: { photos: 312, celebrities: 104 },
+  model: 'sface',
+  model_title: 'SFace (OpenCV zoo, 2021; int8 block-quantised)',
+  model_license: { name: 'Apache-2.0', commercial_use: true, summary: 'Free to use, also commercially.' },
+  detector: 'yunet',
+  index: { photos: 312, celebrities: 104, demo: false },
+  serving: null,
 };
 
 export function errorBody(code: string, message: string): string {
