@@ -12,6 +12,10 @@ from __future__ import annotations
 import ast
 import copy
 import io
+import json
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,8 @@ from contract_check import check, violations
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
 
 from lookalike import explain, images
 from lookalike import match as matching
@@ -201,6 +207,55 @@ def test_answers_off_the_contract_are_caught(answers: dict) -> None:
     assert violations("GET", "/api/health", 422, JSON, error)  # a status health never answers
     assert violations("POST", "/api/match", 200, "text/html", None)
     assert violations("GET", "/api/no-such-address", 200, JSON, {})
+
+
+def _fetch(url: str, form: dict[str, Any] | None = None) -> tuple[int, str, Any]:
+    """``(status, content type, JSON body or None)`` of a GET, or a multipart POST of ``form``."""
+    request = urllib.request.Request(url)
+    if form is not None:
+        boundary, request.data = encode_multipart(MultiDict(form))
+        request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            status, headers, data = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        status, headers, data = error.code, error.headers, error.read()
+    content_type = headers.get("Content-Type", "")
+    return status, content_type, json.loads(data) if content_type == JSON else None
+
+
+def test_the_pages_mock_api_answers_as_the_contract_says(face_photo_path: Path) -> None:
+    """The page's development stand-in (webapp-frontend/scripts/mock_api.py) keeps the contract,
+    so the page shown against it behaves as against the real server."""
+    sys.path.insert(0, str(codegen.REPO_ROOT / "webapp-frontend" / "scripts"))
+    import mock_api
+
+    def upload(data: bytes) -> dict[str, Any]:
+        return {"image": FileStorage(io.BytesIO(data), "photo.jpg")}
+
+    server = mock_api.start(0)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        asked = {
+            ("GET", "/api/health", None): 200,
+            ("POST", "/api/match", "face"): 200,
+            ("POST", "/api/match", "text"): 415,
+            ("POST", "/api/match", "blank"): 422,
+            ("GET", "/api/photos/0", None): 200,
+            ("GET", "/api/photos/99999", None): 404,
+        }
+        photos = {
+            "face": face_photo_path.read_bytes(),
+            "text": b"plain text",
+            "blank": _jpeg(Image.new("RGB", (320, 240), "grey")),
+        }
+        for (method, path, photo), expected in asked.items():
+            form = upload(photos[photo]) if photo else None
+            status, content_type, body = _fetch(base + path, form)
+            assert status == expected, (path, photo, body)
+            assert violations(method, path, status, content_type, body) == [], (path, photo)
+    finally:
+        server.shutdown()
 
 
 # -- the TypeScript generator ----------------------------------------------------------------------

@@ -8,7 +8,8 @@ from drawn placeholder portraits). Needs Pillow and opencv-python-headless (both
 
     ../.venv/bin/python scripts/mock_api.py --port 8765 [--delay 1.5]
 
-Not part of the product, and not used by the real end-to-end test.
+Not part of the product, and not used by the real end-to-end test. Its answers follow the real
+contract (lookalike_web.contract; webapp-backend/tests/test_contract.py checks them).
 """
 
 from __future__ import annotations
@@ -153,7 +154,23 @@ def parse_form(content_type: str, body: bytes) -> dict[str, tuple[str | None, by
     return fields
 
 
+def health() -> dict:
+    """GET /api/health in the contract's shape (``HealthResponse``), for the mock gallery."""
+    people = len(GALLERY)
+    return {
+        "status": "ok",
+        "version": "mock",
+        "model": "mock",
+        "model_title": "Mock API (made-up matches)",
+        "model_license": {"name": "none", "commercial_use": True, "summary": "No model."},
+        "detector": "haar",
+        "index": {"photos": people, "celebrities": people, "demo": False},
+        "serving": None,
+    }
+
+
 def match(content_type: str, body: bytes) -> dict:
+    started = time.perf_counter()
     if len(body) > MAX_UPLOAD_BYTES:
         message = (
             f"This photo is larger than {MAX_UPLOAD_BYTES // 2**20} MB. Please send a smaller one."
@@ -183,7 +200,9 @@ def match(content_type: str, body: bytes) -> dict:
             "This file is not an image we can read. Please upload a photo "
             "(JPEG, PNG, WebP, GIF, BMP or TIFF).",
         ) from error
+    decoded = time.perf_counter()
     boxes = detect(image)
+    detected = time.perf_counter()
     if not boxes:
         raise ApiProblem(
             422,
@@ -203,7 +222,18 @@ def match(content_type: str, body: bytes) -> dict:
         "image": {"width": image.width, "height": image.height},
         "faces": faces,
         "faces_total": len(boxes),
-        "timings_ms": {"total": 42.0},
+        "timings_ms": _timings(started, decoded, detected),
+    }
+
+
+def _timings(started: float, decoded: float, detected: float) -> dict[str, float]:
+    """The contract's stages; the mock only decodes and detects (the rest is made up: 0 ms)."""
+    total = round((time.perf_counter() - started) * 1000.0, 1)
+    stages = {"decode": (decoded - started) * 1000.0, "detect": (detected - decoded) * 1000.0}
+    stages |= {"align": 0.0, "embed": 0.0, "search": 0.0}
+    return {stage: round(ms, 1) for stage, ms in stages.items()} | {
+        "total": total,
+        "request": total,
     }
 
 
@@ -232,10 +262,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
         path = self.path.split("?", 1)[0]
         if path == "/api/health":
-            photos = len(GALLERY)
-            index = {"photos": photos * 3, "celebrities": photos}
-            health = {"status": "ok", "version": "mock", "model": "mock", "index": index}
-            self.send_json(200, health)
+            self.send_json(200, health())
         elif path.startswith("/api/photos/"):
             try:
                 self.send_bytes("image/jpeg", thumbnail(int(path.rsplit("/", 1)[1])))
