@@ -1,10 +1,11 @@
 """Train a face-embedding model (scratch or transfer), evaluate it, and export it for the index.
 
-A run is described by a :class:`TrainingConfig`: a preset shipped in ``lookalike/presets/``, a
-JSON file, and overrides. :func:`run_training` prepares the data (:mod:`lookalike.training_data`),
-builds the model (:mod:`lookalike.models`), compiles and fits it with callbacks (early stopping,
+A run is described by a :class:`lookalike.training_config.TrainingConfig` (a preset, a JSON file,
+overrides). :func:`run_training` prepares the data (:mod:`lookalike.training_data`), builds the
+model (:mod:`lookalike.models`), compiles and fits it with callbacks (early stopping,
 best-weights checkpoint, CSV history, backup-and-restore so an interrupted run resumes),
-evaluates and predicts, and writes to ``models/<name>-<model>/``:
+evaluates and predicts, and writes (:mod:`lookalike.training_export`) to
+``models/<name>-<model>/``:
 
 - ``embedding.keras`` + ``model.json``: unit-length embeddings of 150×150 RGB chips (0-255), usable
   wherever the pretrained model is (``--model``);
@@ -16,15 +17,15 @@ evaluates and predicts, and writes to ``models/<name>-<model>/``:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
-import re
 import shutil
 import time
 import warnings
-from importlib import resources
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,182 +33,16 @@ import keras
 import numpy as np
 import pandas as pd
 
-from lookalike import config, dlib_network, embedder, evaluation, model_files, models
+from lookalike import config, embedder, evaluation, model_files, models
 from lookalike.errors import InvalidInputError
-from lookalike.training_data import (
-    ChipSet,
-    DataConfig,
-    TrainingData,
-    make_dataset,
-    prepare_training_data,
-)
+from lookalike.training_config import DISTRIBUTE, TrainingConfig
+from lookalike.training_data import ChipSet, TrainingData, make_dataset, prepare_training_data
+from lookalike.training_export import export_run, shown_summary
 
 log = logging.getLogger(__name__)
 
-MODEL_TYPES = ("scratch", "transfer")
-DISTRIBUTE = ("auto", "none", "mirrored")
 WORK_DIR = ".training"  # checkpoints and backups of an unfinished run; removed when it ends
 HELDOUT_BLOCK = 4096  # held-out chips embedded per step
-
-
-@dataclasses.dataclass(frozen=True)
-class FitConfig:
-    """How to fit (the ``training`` section)."""
-
-    batch_size: int = 64
-    epochs: int = 30
-    learning_rate: float = 1e-3
-    patience: int = 5  # epochs without a better validation loss before stopping
-    mixed_precision: bool | None = None  # None: on when a GPU is visible
-    distribute: str = "auto"  # auto: MirroredStrategy when several GPUs are visible
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise InvalidInputError(
-                f"training.batch_size must be at least 1, got {self.batch_size}"
-            )
-        if self.epochs < 1:
-            raise InvalidInputError(f"training.epochs must be at least 1, got {self.epochs}")
-        if self.learning_rate <= 0:
-            raise InvalidInputError(
-                f"training.learning_rate must be positive, got {self.learning_rate}"
-            )
-        if self.patience < 1:
-            raise InvalidInputError(f"training.patience must be at least 1, got {self.patience}")
-        if self.distribute not in DISTRIBUTE:
-            raise InvalidInputError(f"training.distribute must be one of {', '.join(DISTRIBUTE)}")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingConfig:
-    """Everything a training run needs; ``model`` picks which model section is used."""
-
-    name: str = "run"
-    model: str = "scratch"
-    description: str = ""
-    data: DataConfig = DataConfig()
-    training: FitConfig = FitConfig()
-    scratch: models.ScratchConfig = models.ScratchConfig()
-    transfer: models.TransferConfig = models.TransferConfig()
-
-    def __post_init__(self) -> None:
-        if self.model not in MODEL_TYPES:
-            raise InvalidInputError(
-                f"unknown model type {self.model!r} (choose {' or '.join(MODEL_TYPES)})"
-            )
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
-            raise InvalidInputError(f"name must be a plain folder name, got {self.name!r}")
-
-    @property
-    def run_name(self) -> str:
-        """The output folder's name: ``<name>-<model>``."""
-        return f"{self.name}-{self.model}"
-
-    @property
-    def model_settings(self) -> models.ScratchConfig | models.TransferConfig:
-        return self.scratch if self.model == "scratch" else self.transfer
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
-        """Parse a config dict (missing keys take defaults; unknown keys are errors)."""
-        sections = {
-            "data": DataConfig,
-            "training": FitConfig,
-            "scratch": models.ScratchConfig,
-            "transfer": models.TransferConfig,
-        }
-        top = _checked_section(cls, values, "config", nested=set(sections))
-        for key, section_class in sections.items():
-            if key in top:
-                top[key] = section_class(**_checked_section(section_class, top[key], key))
-        return cls(**top)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def _checked_section(
-    cls: type, values: Any, where: str, nested: set[str] | None = None
-) -> dict[str, Any]:
-    """``values`` with unknown keys and mistyped values refused (types from the defaults)."""
-    if not isinstance(values, dict):
-        raise InvalidInputError(f"{where} must be a JSON object, got {type(values).__name__}")
-    fields = {field.name: field for field in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise InvalidInputError(
-            f"unknown key(s) in {where}: {', '.join(unknown)} (known: {', '.join(sorted(fields))})"
-        )
-    for key, value in values.items():
-        if nested and key in nested:
-            continue
-        annotation = str(fields[key].type)
-        if not _type_matches(value, annotation):
-            raise InvalidInputError(f"{where}.{key} must be {annotation}, got {value!r}")
-    return dict(values)
-
-
-def _type_matches(value: Any, annotation: str) -> bool:
-    """Whether a JSON value fits a field annotation such as ``int | None`` or ``float``."""
-    allowed = {part.strip() for part in annotation.split("|")}
-    if any(kind.startswith("tuple") for kind in allowed):
-        return isinstance(value, list | tuple)
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    checks = {
-        "None": value is None,
-        "bool": isinstance(value, bool),
-        "int": is_number and isinstance(value, int),
-        "float": is_number,
-        "str": isinstance(value, str),
-    }
-    return any(checks.get(kind, False) for kind in allowed)
-
-
-# --------------------------------------------------------------------------------------------
-# Presets and overrides
-# --------------------------------------------------------------------------------------------
-
-
-def list_presets() -> list[str]:
-    """Names of the presets shipped in ``lookalike/presets/``."""
-    folder = resources.files("lookalike") / "presets"
-    return sorted(entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".json"))
-
-
-def load_config(
-    preset: str | None = None,
-    config_file: str | os.PathLike | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> TrainingConfig:
-    """A validated config from a preset name or a JSON file, with dotted-key overrides.
-
-    ``overrides={"training.epochs": 3, "model": "transfer"}`` replaces single values.
-    """
-    if (preset is None) == (config_file is None):
-        raise InvalidInputError("give exactly one of a preset name or a config file")
-    if preset is not None:
-        if preset not in list_presets():
-            raise InvalidInputError(
-                f"unknown preset {preset!r} (presets: {', '.join(list_presets())})"
-            )
-        text = (resources.files("lookalike") / "presets" / f"{preset}.json").read_text("utf-8")
-        where = f"preset {preset}"
-    else:
-        text = Path(config_file).read_text(encoding="utf-8")  # type: ignore[arg-type]
-        where = str(config_file)
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InvalidInputError(f"{where} is not valid JSON: {error}") from error
-    for dotted, value in (overrides or {}).items():
-        *parents, key = dotted.split(".")
-        section = values
-        for parent in parents:
-            section = section.setdefault(parent, {})
-            if not isinstance(section, dict):
-                raise InvalidInputError(f"cannot set {dotted}: {parent} is not a section")
-        section[key] = value
-    return TrainingConfig.from_dict(values)
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,26 +165,11 @@ def _fit(
     before an interruption skips straight to fine-tuning.
     """
     work = out / WORK_DIR
-    model_settings = settings.model_settings
     state_path = work / "state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-    augmented = make_dataset(
-        data.train.chips,
-        data.class_labels(data.train),
-        image_size=model_settings.image_size,
-        batch_size=settings.training.batch_size,
-        training=True,
-        settings=settings.data,
-        seed=settings.data.seed,
-    )
+    augmented = _augmented_train(settings, data)
     strategy = distribution_strategy(settings.training.distribute)
-    with strategy.scope():
-        # Standard scaling is adapted on the (unaugmented) training images.
-        images_only = datasets["train"].map(lambda images, labels: images)
-        training_model, _ = models.build(
-            settings.model, len(data.classes), model_settings, normalization_data=images_only
-        )
-        _compile(training_model, model_settings, settings.training.learning_rate)
+    training_model = _built_model(settings, data, datasets, strategy)
     phase_args = dict(
         train=augmented,
         validation=datasets.get("validation"),
@@ -364,24 +184,69 @@ def _fit(
         state_path.write_text(json.dumps(state))
     else:
         training_model.load_weights(work / "best.weights.h5")
-
-    fine_tune_from = None
-    if isinstance(model_settings, models.TransferConfig) and (
-        model_settings.fine_tune_blocks > 0 and model_settings.fine_tune_epochs > 0
-    ):
-        fine_tune_from = int(state["head_epochs"])
-        with strategy.scope():
-            unfrozen = models.unfreeze_top_blocks(training_model, model_settings.fine_tune_blocks)
-            log.info("fine-tuning %d backbone layers: %s", len(unfrozen), ", ".join(unfrozen))
-            _compile(training_model, model_settings, model_settings.fine_tune_learning_rate)
-        _fit_phase(
-            training_model,
-            "fine-tune",
-            initial_epoch=fine_tune_from,
-            epochs=fine_tune_from + model_settings.fine_tune_epochs,
-            **phase_args,
-        )
+    fine_tune_from = _fine_tune(training_model, settings, strategy, state, phase_args)
     training_model.save_weights(work / "final.weights.h5")
+    return fine_tune_from
+
+
+def _augmented_train(settings: TrainingConfig, data: TrainingData) -> Any:
+    """The training split, shuffled and augmented every epoch."""
+    return make_dataset(
+        data.train.chips,
+        data.class_labels(data.train),
+        image_size=settings.model_settings.image_size,
+        batch_size=settings.training.batch_size,
+        training=True,
+        settings=settings.data,
+        seed=settings.data.seed,
+    )
+
+
+def _built_model(
+    settings: TrainingConfig, data: TrainingData, datasets: dict[str, Any], strategy: Any
+) -> keras.Model:
+    """The compiled classifier, under the distribution strategy."""
+    with strategy.scope():
+        # Standard scaling is adapted on the (unaugmented) training images.
+        images_only = datasets["train"].map(lambda images, labels: images)
+        training_model, _ = models.build(
+            settings.model,
+            len(data.classes),
+            settings.model_settings,
+            normalization_data=images_only,
+        )
+        _compile(training_model, settings.model_settings, settings.training.learning_rate)
+    return training_model
+
+
+def _fine_tune(
+    training_model: keras.Model,
+    settings: TrainingConfig,
+    strategy: Any,
+    state: dict[str, Any],
+    phase_args: dict[str, Any],
+) -> int | None:
+    """Unfreeze the backbone's top blocks and fit on (transfer models that ask for it); returns
+    the epoch fine-tuning started at, or None."""
+    model_settings = settings.model_settings
+    if not (
+        isinstance(model_settings, models.TransferConfig)
+        and model_settings.fine_tune_blocks > 0
+        and model_settings.fine_tune_epochs > 0
+    ):
+        return None
+    fine_tune_from = int(state["head_epochs"])
+    with strategy.scope():
+        unfrozen = models.unfreeze_top_blocks(training_model, model_settings.fine_tune_blocks)
+        log.info("fine-tuning %d backbone layers: %s", len(unfrozen), ", ".join(unfrozen))
+        _compile(training_model, model_settings, model_settings.fine_tune_learning_rate)
+    _fit_phase(
+        training_model,
+        "fine-tune",
+        initial_epoch=fine_tune_from,
+        epochs=fine_tune_from + model_settings.fine_tune_epochs,
+        **phase_args,
+    )
     return fine_tune_from
 
 
@@ -392,32 +257,17 @@ def run_training(
     started = time.perf_counter()
     out = Path(out_dir) if out_dir else config.models_dir() / settings.run_name
     work = out / WORK_DIR
-    resuming = work.is_dir()
-    if not resuming:
+    if not work.is_dir():
         (out / "history.csv").unlink(missing_ok=True)  # a finished run's history is replaced
     work.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(settings.data.seed)
     verbose = 1 if progress else 0
 
     data = prepare_training_data(settings.data, progress=progress)
-    size, batch = settings.model_settings.image_size, settings.training.batch_size
-    datasets = {
-        name: make_dataset(part.chips, data.class_labels(part), image_size=size, batch_size=batch)
-        for name, part in (
-            ("train", data.train),
-            ("validation", data.validation),
-            ("test", data.test),
-        )
-        if len(part)
-    }
+    datasets = _datasets(settings, data)
     mixed = use_mixed_precision(settings.training.mixed_precision)
-    previous_policy = keras.mixed_precision.global_policy()
-    try:
-        if mixed:
-            keras.mixed_precision.set_global_policy("mixed_float16")
+    with _precision_policy("mixed_float16" if mixed else None):
         fine_tune_from = _fit(settings, data, datasets, out, verbose)
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
 
     # Export in float32 outside any strategy: rebuild the same graph and load the weights.
     model_settings = settings.model_settings
@@ -431,7 +281,7 @@ def run_training(
         name=settings.run_name,
         model=settings.model,
         mixed_precision=mixed,
-        data=data.summary,
+        data=shown_summary(data.summary),
         classes=len(data.classes),
         epochs_run=len(pd.read_csv(out / "history.csv")),
         fine_tune_from_epoch=fine_tune_from,
@@ -439,9 +289,35 @@ def run_training(
         total_seconds=round(time.perf_counter() - started, 1),
         config=settings.to_dict(),
     )
-    _export(classifier, embedding_model, settings, data, metrics, out)
+    export_run(classifier, embedding_model, settings, data, metrics, out)
     shutil.rmtree(work)
     return TrainingResult(out, metrics, data)
+
+
+def _datasets(settings: TrainingConfig, data: TrainingData) -> dict[str, Any]:
+    """The non-empty splits as unaugmented ``tf.data`` datasets, by name."""
+    size, batch = settings.model_settings.image_size, settings.training.batch_size
+    return {
+        name: make_dataset(part.chips, data.class_labels(part), image_size=size, batch_size=batch)
+        for name, part in (
+            ("train", data.train),
+            ("validation", data.validation),
+            ("test", data.test),
+        )
+        if len(part)
+    }
+
+
+@contextlib.contextmanager
+def _precision_policy(policy: str | None) -> Iterator[None]:
+    """Keras' global dtype policy set to ``policy`` (None: unchanged) for the block only."""
+    previous = keras.mixed_precision.global_policy()
+    try:
+        if policy is not None:
+            keras.mixed_precision.set_global_policy(policy)
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _evaluate(
@@ -513,87 +389,6 @@ def _headline(report: dict[str, Any]) -> dict[str, Any]:
         "pair_accuracy": report["pairs"]["accuracy"],
         "pair_auc": report["pairs"]["roc_auc"],
     }
-
-
-# --------------------------------------------------------------------------------------------
-# Export
-# --------------------------------------------------------------------------------------------
-
-
-def _export(
-    classifier: keras.Model,
-    embedding_model: keras.Model,
-    settings: TrainingConfig,
-    data: TrainingData,
-    metrics: dict[str, Any],
-    out: Path,
-) -> None:
-    embedding_path = out / "embedding.keras"
-    # Build the optimizer's slots so the saved file reloads without a variable-count mismatch.
-    classifier.optimizer.build(classifier.trainable_variables)
-    model_files.save_keras_atomically(classifier, out / "classifier.keras", reproducible=False)
-    classes = [
-        {"index": i, "id": cid, "name": data.names[cid]} for i, cid in enumerate(data.classes)
-    ]
-    (out / "classes.json").write_text(json.dumps(classes, indent=1) + "\n", encoding="utf-8")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-
-    model_settings = settings.model_settings
-    trained_from = (
-        "random weights"
-        if settings.model == "scratch"
-        else f"{dlib_network.SOURCE_PACKAGE} face ResNet"
-    )
-    # The same fields as the registered models' model.json, so indexes record this model too.
-    info = {
-        "name": settings.run_name,
-        "architecture": f"{settings.model} CNN ({model_settings.head} head), trained by lookalike",
-        "source": {
-            "trained_from": trained_from,
-            "data": data.summary["source"],
-            "config": settings.to_dict(),
-        },
-        "input": {"shape": [models.CHIP_SIZE] * 2 + [3], "dtype": "float32", "color": "RGB"},
-        "alignment": dlib_network.dlib_alignment_record(),
-        "preprocessing": {
-            "inside_model": True,
-            "resize_to": model_settings.image_size,
-            "formula": "resize, then per-channel standard scaling (adapted)"
-            if settings.model == "scratch"
-            else "(pixel - mean_rgb) / divisor, as the pretrained model",
-        },
-        "embedding_size": model_settings.embedding_size,
-        "output": "L2-normalised embedding (layer 'embedding')",
-        "flip_average": True,
-        "detector": "mtcnn",  # trained on chips framed from MTCNN's points
-        "heldout": metrics.get("heldout"),
-    }
-    model_files.save_embedding_model(embedding_model, embedding_path, info)
-    plot_history(out / "history.csv", out, fine_tune_from=metrics["fine_tune_from_epoch"])
-
-
-def plot_history(
-    history_csv: Path, out_dir: Path, *, fine_tune_from: int | None = None
-) -> list[Path]:
-    """``loss.png`` and ``accuracy.png`` (``lookalike.plots.training_curves``), with a line where
-    fine-tuning began."""
-    # No backend is forced here: headless runs pick a file backend by themselves, and notebooks
-    # keep their inline one.
-    import matplotlib.pyplot as plt
-
-    from lookalike import plots
-
-    written = []
-    for metric in ("loss", "accuracy"):
-        figure = plots.training_curves(history_csv, metrics=(metric,))
-        if fine_tune_from is not None:
-            axes = figure.axes[0]
-            axes.axvline(fine_tune_from + 0.5, color="grey", linestyle="--", label="fine-tuning")
-            axes.legend(fontsize=8)
-        written.append(out_dir / f"{metric}.png")
-        figure.savefig(written[-1], dpi=120)
-        plt.close(figure)
-    return written
 
 
 # --------------------------------------------------------------------------------------------

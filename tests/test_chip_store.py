@@ -166,11 +166,11 @@ def test_fill_killed_with_sigkill_resumes_to_the_same_file(tmp_path: Path) -> No
 
 @pytest.fixture(scope="module")
 def tiny_data(sample_dir: Path):
-    from lookalike import training
+    from lookalike import training_config
 
     if not (sample_dir / "imdb_crop" / "imdb.mat").is_file():
         pytest.skip("needs the committed sample data/sample")
-    return training.load_config("tiny", overrides={"data.source": str(sample_dir)}).data
+    return training_config.load_config("tiny", overrides={"data.source": str(sample_dir)}).data
 
 
 def _assert_same_split(memory, disk) -> None:
@@ -243,13 +243,13 @@ def test_training_data_on_disk_resumes_and_equals_the_in_ram_chips(
 
 
 def test_auto_storage_goes_to_disk_for_large_sets() -> None:
-    from lookalike import training, training_data
+    from lookalike import training_config, training_data
 
     settings = training_data.DataConfig()
     assert training_data.chip_storage(settings, training_data.DISK_ABOVE) == "memory"
     assert training_data.chip_storage(settings, training_data.DISK_ABOVE + 1) == "disk"
     assert training_data.chip_storage(replace(settings, chip_store="memory"), 10**6) == "memory"
-    assert training.load_config("imdb-gpu").data.chip_store == "disk"
+    assert training_config.load_config("imdb-gpu").data.chip_store == "disk"
     with pytest.raises(ValueError, match="chip_store"):
         training_data.DataConfig(chip_store="ram")
 
@@ -257,10 +257,10 @@ def test_auto_storage_goes_to_disk_for_large_sets() -> None:
 def test_a_tiny_run_trains_from_the_chip_store(
     tiny_data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lookalike import training
+    from lookalike import training, training_config
 
     monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(tmp_path / "cache"))
-    settings = training.load_config(
+    settings = training_config.load_config(
         "tiny", overrides={"data.source": tiny_data.source, "data.chip_store": "disk"}
     )
     result = training.run_training(settings, tmp_path / "run", progress=False)

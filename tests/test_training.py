@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lookalike import comparison, config, detection, training, training_data
+from lookalike import comparison, config, detection, training, training_config, training_data
 from lookalike.errors import LookalikeError
 
 keras = pytest.importorskip("keras")
@@ -55,13 +55,13 @@ def detection_calls(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 @pytest.fixture(scope="module")
-def tiny_settings(tiny_source: str) -> training.TrainingConfig:
-    return training.load_config("tiny", overrides={"data.source": tiny_source})
+def tiny_settings(tiny_source: str) -> training_config.TrainingConfig:
+    return training_config.load_config("tiny", overrides={"data.source": tiny_source})
 
 
 @pytest.fixture(scope="module")
 def tiny_run(
-    tiny_settings: training.TrainingConfig,
+    tiny_settings: training_config.TrainingConfig,
     detection_calls: dict[str, int],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> training.TrainingResult:
@@ -106,6 +106,11 @@ def test_run_writes_every_output(tiny_run: training.TrainingResult) -> None:
         assert {"loss", "accuracy"} <= set(metrics["classification"][split])
     assert {"top1", "top5", "pair_accuracy"} <= set(metrics["heldout"])
     assert 0.0 <= metrics["heldout"]["top1"] <= metrics["heldout"]["top5"] <= 1.0
+    # The file names the data without this machine's prefix; the object in memory keeps it.
+    source = tiny_run.data.summary["source"]
+    assert Path(source).is_absolute()
+    assert metrics["data"]["source"] == config.shown_path(source)
+    assert not Path(metrics["data"]["source"]).is_absolute()
 
 
 def test_exported_embedding_model_reloads(tiny_run: training.TrainingResult) -> None:
@@ -129,6 +134,9 @@ def test_exported_embedding_model_reloads(tiny_run: training.TrainingResult) -> 
     assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert path.stat().st_mode & 0o777 == 0o644  # an ordinary shared file, like every model
     assert info["alignment"]["chip_size"] == 150  # trained on dlib-framed chips
+    assert info["source"]["data"] == config.shown_path(tiny_run.data.summary["source"])
+    # Weights trained on research-only photos (IMDB-WIKI, LFW) may not be used commercially.
+    assert info["license"]["commercial_use"] is False
 
 
 def test_classifier_reloads_and_predicts(tiny_run: training.TrainingResult) -> None:
@@ -149,7 +157,7 @@ def test_standard_scaling_is_adapted(tiny_run: training.TrainingResult) -> None:
 
 def test_chip_cache_is_reused(
     tiny_run: training.TrainingResult,
-    tiny_settings: training.TrainingConfig,
+    tiny_settings: training_config.TrainingConfig,
     detection_calls: dict[str, int],
 ) -> None:
     before = detection_calls["count"]
@@ -171,7 +179,7 @@ def test_splits_are_stratified_and_heldout_is_unseen(tiny_run: training.Training
 
 
 def test_compare_models_puts_each_model_through_its_own_face_path(
-    tiny_run: training.TrainingResult, tiny_settings: training.TrainingConfig
+    tiny_run: training.TrainingResult, tiny_settings: training_config.TrainingConfig
 ) -> None:
     photos = comparison.heldout_photos(tiny_run.data, tiny_settings.data.source)
     assert {photo.celebrity_id for photo in photos} == set(tiny_run.data.heldout.identities)
@@ -228,34 +236,34 @@ def test_choose_model_takes_the_best_commercially_usable() -> None:
 )
 def test_bad_configs_are_refused(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        training.load_config("tiny", overrides=overrides)
+        training_config.load_config("tiny", overrides=overrides)
 
 
 def test_unknown_preset_and_double_source_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown preset"):
-        training.load_config("huge")
+        training_config.load_config("huge")
     with pytest.raises(ValueError, match="exactly one"):
-        training.load_config("tiny", tmp_path / "x.json")
+        training_config.load_config("tiny", tmp_path / "x.json")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
-        training.load_config(config_file=broken)
+        training_config.load_config(config_file=broken)
 
 
 def test_presets_load() -> None:
-    assert {"tiny", "lfw-cpu", "imdb-gpu"} <= set(training.list_presets())
-    for name in training.list_presets():
-        settings = training.load_config(name)
+    assert {"tiny", "lfw-cpu", "imdb-gpu"} <= set(training_config.list_presets())
+    for name in training_config.list_presets():
+        settings = training_config.load_config(name)
         assert settings.name == name
         # metrics.json stores the config; notebooks rebuild it from there.
         stored = json.loads(json.dumps(settings.to_dict()))
-        assert training.TrainingConfig.from_dict(stored) == settings
-    gpu = training.load_config("imdb-gpu")
+        assert training_config.TrainingConfig.from_dict(stored) == settings
+    gpu = training_config.load_config("imdb-gpu")
     assert gpu.training.mixed_precision is True and gpu.training.distribute == "auto"
 
 
 def test_too_few_identities_is_refused(
-    tiny_run: training.TrainingResult, tiny_settings: training.TrainingConfig
+    tiny_run: training.TrainingResult, tiny_settings: training_config.TrainingConfig
 ) -> None:
     import dataclasses
 
@@ -387,7 +395,7 @@ def test_tiny_transfer_run_fine_tunes_and_exports(
         "transfer.fine_tune_blocks": 1,
         "transfer.fine_tune_epochs": 1,
     }
-    settings = training.load_config("tiny", overrides=overrides)
+    settings = training_config.load_config("tiny", overrides=overrides)
     result = training.run_training(settings, tmp_path / "run", progress=False)
     history = pd.read_csv(result.out_dir / "history.csv")
     assert history["epoch"].tolist() == [0, 1, 2]  # 2 head epochs, then 1 fine-tuning epoch
@@ -431,12 +439,12 @@ def test_scratch_trains_under_mirrored_strategy_and_mixed_precision() -> None:
 
 @pytest.mark.slow
 def test_interrupted_run_resumes(
-    tiny_settings: training.TrainingConfig,
+    tiny_settings: training_config.TrainingConfig,
     detection_calls: dict[str, int],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = training.load_config(
+    settings = training_config.load_config(
         "tiny", overrides={"data.source": tiny_settings.data.source, "training.epochs": 4}
     )
     backup = keras.callbacks.BackupAndRestore

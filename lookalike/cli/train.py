@@ -86,7 +86,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from lookalike.training import load_config
+    from lookalike.training_config import load_config
 
     if not args.preset and not args.config:
         raise CommandError("give --preset NAME or --config FILE")
@@ -94,7 +94,8 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from lookalike.training import list_presets, run_training
+    from lookalike.training import run_training
+    from lookalike.training_config import list_presets
 
     if args.list_presets:
         print("\n".join(list_presets()))
