@@ -19,9 +19,7 @@ each build into:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from lookalike import config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from phases import run_phase, save_report  # noqa: E402  (benchmarks/ is not a package)
 
 
 def _photos(count: int, seed: int = 0) -> tuple[list, str]:
@@ -55,6 +56,25 @@ def _timed(runner, marks: list[tuple[float, int]]):
     return run
 
 
+def _timed_build(photos: list, chunk_size: int, detector: str, runner):
+    """Build an index of ``photos`` in a temporary folder, each chunk embedded by ``runner``;
+    returns (start time, wall seconds, [(arrival time, photos) of each chunk])."""
+    from lookalike import index_build
+
+    marks: list[tuple[float, int]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        index_build.build_index(
+            photos,
+            Path(folder) / "index",
+            chunk_size=chunk_size,
+            progress=False,
+            detector=detector,
+            runner=_timed(runner, marks),
+        )
+        return started, time.perf_counter() - started, marks
+
+
 def _steady(started: float, marks: list[tuple[float, int]], workers: int) -> dict:
     """Start-up (to the first chunk) and photos/s after the first round of chunks."""
     first_round = min(workers, len(marks) - 1)
@@ -77,18 +97,7 @@ def phase_in_process(count: int, chunk_size: int, detector: str) -> dict:
     started = time.perf_counter()
     FacePipeline(detector=detector)  # the model load alone (the build loads its own)
     load_s = time.perf_counter() - started
-    marks: list[tuple[float, int]] = []
-    with tempfile.TemporaryDirectory() as folder:
-        started = time.perf_counter()
-        index_build.build_index(
-            photos,
-            Path(folder) / "index",
-            chunk_size=chunk_size,
-            progress=False,
-            detector=detector,
-            runner=_timed(index_build.embed_in_process, marks),
-        )
-        wall = time.perf_counter() - started
+    started, wall, marks = _timed_build(photos, chunk_size, detector, index_build.embed_in_process)
     return {
         "source": source,
         "photos": len(photos),
@@ -103,7 +112,6 @@ def phase_ray(count: int, chunk_size: int, detector: str, workers: int) -> dict:
 
     import ray
 
-    from lookalike import index_build
     from lookalike.ray_build import RayChunkRunner
 
     photos, source = _photos(count)
@@ -112,19 +120,8 @@ def phase_ray(count: int, chunk_size: int, detector: str, workers: int) -> dict:
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     init_s = time.perf_counter() - started
     runner = RayChunkRunner(workers=workers)
-    marks: list[tuple[float, int]] = []
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            started = time.perf_counter()
-            index_build.build_index(
-                photos,
-                Path(folder) / "index",
-                chunk_size=chunk_size,
-                progress=False,
-                detector=detector,
-                runner=_timed(runner, marks),
-            )
-            wall = time.perf_counter() - started
+        started, wall, marks = _timed_build(photos, chunk_size, detector, runner)
     finally:
         stopping = time.perf_counter()
         ray.shutdown()
@@ -140,22 +137,6 @@ def phase_ray(count: int, chunk_size: int, detector: str, workers: int) -> dict:
     }
 
 
-def _in_process(phase: str, *args: object) -> dict:
-    here = str(Path(__file__).parent)
-    code = (
-        f"import json, sys; sys.path.insert(0, {here!r}); import bench_build as b; "
-        f"print('RESULT ' + json.dumps(b.phase_{phase}(*{list(args)!r})))"
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise RuntimeError(f"phase {phase} failed:\n{done.stderr[-3000:]}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=256)
@@ -166,7 +147,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=config.REPO_ROOT / "bench-results" / "build")
     args = parser.parse_args()
 
-    local = _in_process("in_process", args.photos, args.chunk_size, args.detector)
+    local = run_phase("bench_build", "in_process", args.photos, args.chunk_size, args.detector)
     print(
         f"{local['photos']} {local['source']} photos, chunks of {args.chunk_size}, "
         f"detector {args.detector}, {os.cpu_count()} CPUs (shared with other jobs)"
@@ -178,7 +159,9 @@ def main() -> None:
     )
     remote = None
     if not args.no_ray:
-        remote = _in_process("ray", args.photos, args.chunk_size, args.detector, args.workers)
+        remote = run_phase(
+            "bench_build", "ray", args.photos, args.chunk_size, args.detector, args.workers
+        )
         stats = remote["stats"]
         print(
             f"Ray ({stats.get('workers')} actors × {stats.get('cpus_per_actor')} CPU): "
@@ -187,7 +170,6 @@ def main() -> None:
             f"{remote['steady_photos_per_s']:.1f} photos/s; "
             f"shutdown {remote['ray_shutdown_s']:.1f} s"
         )
-    args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "photos": args.photos,
         "chunk_size": args.chunk_size,
@@ -196,8 +178,7 @@ def main() -> None:
         "in_process": local,
         "ray": remote,
     }
-    (args.out / "build.json").write_text(json.dumps(report, indent=1))
-    print(f"saved {args.out / 'build.json'}")
+    save_report(args.out, "build.json", report)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,8 @@ its anonymous / file-backed parts from /proc) sampled every 0.1 s:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -33,6 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from lookalike import config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from phases import run_phase, save_report  # noqa: E402  (benchmarks/ is not a package)
 
 CHIP = 150
 
@@ -147,22 +148,6 @@ def phase_ram(chips: int, image_size: int, batch: int) -> dict:
     return {**result, "chips": chips, "baseline_mb": baseline, "peak_mb": peak.peak}
 
 
-def _in_process(phase: str, *args: object) -> dict:
-    here = str(Path(__file__).parent)
-    code = (
-        f"import json, sys; sys.path.insert(0, {here!r}); import bench_chip_store as b; "
-        f"print('RESULT ' + json.dumps(b.phase_{phase}(*{list(args)!r})))"
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise RuntimeError(f"phase {phase} failed:\n{done.stderr[-3000:]}")
-
-
 def _growth(result: dict, field: str = "VmRSS") -> float:
     return result["peak_mb"][field] - result["baseline_mb"][field]
 
@@ -191,12 +176,14 @@ def main() -> None:
         sys.exit(f"not enough disk space under {args.dir}")
     args.dir.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fill = _in_process("fill", str(args.dir), args.chips)
+        fill = run_phase("bench_chip_store", "fill", str(args.dir), args.chips)
         print(
             f"fill: {fill['seconds']:.1f} s ({args.chips / fill['seconds']:,.0f} chips/s), "
             f"RSS peak {fill['peak_mb']['VmRSS']:.0f} MB (+{_growth(fill):.0f} MB)"
         )
-        stream = _in_process("stream", str(args.dir), args.image_size, args.batch, args.epochs)
+        stream = run_phase(
+            "bench_chip_store", "stream", str(args.dir), args.image_size, args.batch, args.epochs
+        )
         print(
             f"stream ({args.epochs} epoch(s), batch {args.batch}, {args.image_size} px, "
             f"augmented): {stream['chips_per_s']:,.0f} chips/s, "
@@ -209,7 +196,7 @@ def main() -> None:
             shutil.rmtree(args.dir, ignore_errors=True)
     ram = None
     if args.ram_chips:
-        ram = _in_process("ram", args.ram_chips, args.image_size, args.batch)
+        ram = run_phase("bench_chip_store", "ram", args.ram_chips, args.image_size, args.batch)
         # Beyond the pipeline's own buffers (the stream phase's growth, same batch and size):
         chips_mb = _growth(ram) - _growth(stream)
         per_chip_kb = chips_mb * 1024 / args.ram_chips
@@ -219,7 +206,6 @@ def main() -> None:
             f"{per_chip_kb:.0f} KB per chip → ~{per_chip_kb * args.chips / 2**20:.1f} GB "
             f"at {args.chips:,})"
         )
-    args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "chips": args.chips,
         "chip_size": CHIP,
@@ -229,8 +215,7 @@ def main() -> None:
         "ram": ram,
         "cpus": os.cpu_count(),
     }
-    (args.out / "chip_store.json").write_text(json.dumps(report, indent=1))
-    print(f"saved {args.out / 'chip_store.json'}")
+    save_report(args.out, "chip_store.json", report)
 
 
 if __name__ == "__main__":
