@@ -1,4 +1,6 @@
-"""Helpers shared by the browser tests: Chromium launch settings, axe-core, a fake camera video.
+"""Helpers shared by the browser tests (and ``scripts/screenshots.py``): starting Debian's
+Chromium, watching a page for JavaScript errors, waiting for its images to load, axe-core,
+a fake camera video. The fixtures built on them are in ``conftest.py``.
 
 Not a test module (pytest collects ``test_*.py`` only).
 """
@@ -6,11 +8,12 @@ Not a test module (pytest collects ``test_*.py`` only).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page, Playwright
 
 FRONTEND = Path(__file__).resolve().parents[1]
 REPO_ROOT = FRONTEND.parent
@@ -30,6 +33,32 @@ CHROMIUM_ARGS = [
 MATCH_TIMEOUT_MS = 120_000
 # WCAG 2.1 A and AA, plus axe's best practices (landmarks, heading order, ...).
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+
+
+def launch_chromium(playwright: Playwright, extra_args: Sequence[str] = ()) -> Browser:
+    """Debian's Chromium, headless, with ``CHROMIUM_ARGS`` and then ``extra_args``."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+
+
+def watch_errors(page: Page) -> list[str]:
+    """The page's uncaught JavaScript errors from now on (the list fills as they happen)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+CARD_PHOTOS = '[data-testid="match-card"] img'  # the celebrity photos, from /api/photos/<id>
+EXPLANATION_CHIPS = '[data-testid="explanation"] img'  # "why this match": the two aligned faces
+
+
+def wait_for_images(page: Page, selector: str, timeout_ms: float = 30_000) -> None:
+    """Until every image that ``selector`` finds has loaded."""
+    page.wait_for_function(
+        """(selector) => [...document.querySelectorAll(selector)]
+                   .every((img) => img.complete && img.naturalWidth > 0)""",
+        arg=selector,
+        timeout=timeout_ms,
+    )
 
 
 def run_axe(page: Page, name: str) -> list[dict]:

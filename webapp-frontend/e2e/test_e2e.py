@@ -2,7 +2,8 @@
 API at "/api", driven in headless Chromium (Debian's /usr/bin/chromium; downloaded browser builds
 cannot work here).
 
-Fixtures that the backend's conftest provides:
+Fixtures that the repository's conftest provides (``app_page``, the start page in Chromium, is
+this folder's):
 
 * ``live_server_url`` -- base URL of a running server, e.g. ``"http://127.0.0.1:5123"``;
 * ``face_photo_path`` -- a real photo (path or str) with at least one clear face.
@@ -14,38 +15,15 @@ repository root.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, MATCH_TIMEOUT_MS, RESULTS
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from browser_helpers import CARD_PHOTOS, MATCH_TIMEOUT_MS, RESULTS, wait_for_images
+from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOT = RESULTS / "e2e-result.png"
-
-
-@pytest.fixture(scope="module")
-def chromium_browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def app_page(chromium_browser: Browser, live_server_url: str) -> Iterator[Page]:
-    """The app's start page in a fresh browser context; fails the test on any uncaught JS error."""
-    context = chromium_browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.goto(live_server_url.rstrip("/") + "/")
-    expect(page.get_by_role("heading", name="Which celebrity do you look like?")).to_be_visible()
-    yield page
-    context.close()
-    assert page_errors == [], f"JavaScript errors on the page: {page_errors}"
 
 
 def upload(page: Page, path: Path | str) -> None:
@@ -69,12 +47,7 @@ def test_face_photo_shows_match_cards(app_page: Page, face_photo_path: Path | st
     expect(page.get_by_role("heading", level=1, name="Your look-alikes")).to_be_visible()
     expect(page.get_by_test_id("result-photo")).to_be_visible()
 
-    # The celebrity photos come from /api/photos/<id>: wait until the cards' images have loaded.
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="match-card"] img')]
-                   .every((img) => img.complete && img.naturalWidth > 0)""",
-        timeout=30_000,
-    )
+    wait_for_images(page, CARD_PHOTOS)
     celebrity_photo = first.get_by_role("img").first
     assert "/api/photos/" in (celebrity_photo.get_attribute("src") or "")
 

@@ -19,15 +19,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+    CARD_PHOTOS,
+    EXPLANATION_CHIPS,
     MATCH_TIMEOUT_MS,
     RESULTS,
     axe_report,
     run_axe,
+    wait_for_images,
+    watch_errors,
 )
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.browser
 
@@ -36,28 +38,15 @@ REGION_LABELS = {"Eyes", "Eyebrows", "Nose", "Mouth", "Jaw and face shape"}
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
 def results_page(browser: Browser, live_server_url: str, face_photo_path: Path) -> Iterator[Page]:
     """The results page for the face photo, shared by this module's tests (one match request)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = watch_errors(page)
     page.goto(live_server_url.rstrip("/") + "/")
     page.get_by_label("Photo to upload").set_input_files(str(face_photo_path))
     expect(page.get_by_test_id("match-card").first).to_be_visible(timeout=MATCH_TIMEOUT_MS)
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="match-card"] img')]
-                   .every((img) => img.complete && img.naturalWidth > 0)""",
-        timeout=30_000,
-    )
+    wait_for_images(page, CARD_PHOTOS)
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
@@ -140,10 +129,7 @@ def test_why_this_match_lists_the_regions_for_a_real_photo(results_page: Page) -
     expect(first.get_by_role("button", name="Hide why")).to_have_attribute("aria-expanded", "true")
     for side in ("you", "celebrity"):
         expect(first.get_by_test_id(f"heat-{side}").locator("polygon")).to_have_count(7)
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="explanation"] img')]
-                   .every((img) => img.complete && img.naturalWidth > 0)"""
-    )
+    wait_for_images(page, EXPLANATION_CHIPS)
     RESULTS.mkdir(parents=True, exist_ok=True)
     first.screenshot(path=str(RESULTS / "explanation-desktop.png"))
 
@@ -168,10 +154,7 @@ def test_why_this_match_lists_the_regions_for_a_real_photo(results_page: Page) -
     second = page.get_by_test_id("match-card").nth(1)
     second.get_by_role("button", name="Why this match?").click()
     expect(second.get_by_test_id("explanation-region")).to_have_count(5, timeout=60_000)
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="explanation"] img')]
-                   .every((img) => img.complete && img.naturalWidth > 0)"""
-    )
+    wait_for_images(page, EXPLANATION_CHIPS)
     second.screenshot(path=str(RESULTS / "explanation-runner-up-desktop.png"))
 
 

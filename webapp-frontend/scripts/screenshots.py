@@ -12,20 +12,13 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+SCRIPTS = Path(__file__).resolve().parent
+sys.path[:0] = [str(SCRIPTS), str(SCRIPTS.parent / "e2e")]
 import mock_api  # noqa: E402
+from browser_helpers import launch_chromium  # noqa: E402 (the browser tests' Chromium)
 
 SHARED = mock_api.LFW.parent
 GROUP = SHARED / "face_recognition_examples" / "_multi_face_unlabelled" / "obama_and_biden.jpg"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def shoot(page, path: Path, full_page: bool = True) -> None:
@@ -47,7 +40,7 @@ def main() -> None:
     server = mock_api.start(0, delay=0.6)
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = launch_chromium(p)
         views = {"desktop": (1280, 900, "light"), "phone": (360, 760, "light")}
         views["dark"] = (1280, 900, "dark")
         for name, (width, height, scheme) in views.items():
