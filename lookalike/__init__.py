@@ -12,7 +12,7 @@ it needs it) only when called, so ``import lookalike`` stays instant::
     vectors, found = lookalike.embed_faces(["a.jpg", "b.jpg"])  # the subject face of each photo
     lookalike.build_index(photos, "models/my-index")   # embed a gallery into an index folder
     index = lookalike.open_index("models/my-index")
-    result = lookalike.match("selfie.jpg", index="models/my-index")  # what /api/match answers
+    result = lookalike.find_lookalikes("selfie.jpg")  # what /api/match answers
     report = lookalike.evaluate(vectors, labels, paths, found)       # top-k, CMC, pair ROC
     comparison = lookalike.compare_models(photos, {"sface": "sface", "mine": "run/embedding.keras"})
     best = lookalike.choose_model(comparison.table)   # best top-1 among commercially usable
@@ -60,9 +60,10 @@ __all__ = [
     "evaluate",
     "evaluate_matches",
     "find_faces",
+    "find_lookalikes",
     "gallery_photos",
+    "heldout_of_run",
     "load_metadata",
-    "match",
     "open_index",
     "open_matcher",
 ]
@@ -92,13 +93,11 @@ def clean_metadata(df: pd.DataFrame, *, min_score: float = 1.0) -> tuple[pd.Data
 
 def gallery_photos(source: PathLike) -> list[GalleryPhoto]:
     """The photos of a gallery: an IMDB-layout folder (``imdb_crop/imdb.mat``), cleaned and
-    de-duplicated, or a folder per person (``DIR/<Person_Name>/*.jpg``)."""
-    from lookalike import gallery
+    de-duplicated, or a folder per person (``DIR/<Person_Name>/*.jpg``). ``source`` is a folder
+    or a dataset's name under ``data/`` (``sample``)."""
+    from lookalike.training_data import load_photos, resolve_source
 
-    root = Path(source)
-    if (root / "imdb_crop" / "imdb.mat").is_file() or (root / "imdb.mat").is_file():
-        return gallery.from_imdb(root, progress=False)
-    return gallery.from_folders(root)
+    return load_photos(resolve_source(source))
 
 
 def find_faces(
@@ -138,13 +137,20 @@ def build_index(
     model: PathLike | None = None,
     detector: str | None = None,
     progress: bool = False,
+    source: dict[str, Any] | None = None,
 ) -> Path:
     """Embed a gallery (from :func:`gallery_photos`) into a versioned index folder; resumable.
-    Returns the folder, which :func:`open_index` and :func:`match` read."""
+    Returns the folder, which :func:`open_index` and :func:`find_lookalikes` read. ``source``: facts about
+    where the photos came from, recorded in the index's manifest."""
     from lookalike import index_build
 
     return index_build.build_index(
-        list(photos), out_dir, model_path=model, detector=detector, progress=progress
+        list(photos),
+        out_dir,
+        model_path=model,
+        detector=detector,
+        progress=progress,
+        source=source,
     )
 
 
@@ -169,7 +175,7 @@ def open_matcher(index_dir: PathLike | None = None, *, model: PathLike | None = 
 _matchers: dict[tuple[str, str], Matcher] = {}
 
 
-def match(
+def find_lookalikes(
     photo: PathLike | bytes,
     *,
     index: PathLike | None = None,
@@ -226,6 +232,14 @@ def compare_models(
     from lookalike.comparison import compare_models as compare
 
     return compare(photos, models, progress=progress)
+
+
+def heldout_of_run(run_dir: PathLike) -> tuple[Any, list[GalleryPhoto]]:
+    """A finished training run's data split (``TrainingData``: chips of every split) and the
+    photos of its held-out people, whom no model trained on: what to compare models on."""
+    from lookalike.comparison import heldout_of_run as heldout
+
+    return heldout(run_dir)
 
 
 def choose_model(table: pd.DataFrame, *, commercial_only: bool = True) -> str:

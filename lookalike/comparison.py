@@ -90,6 +90,22 @@ def compare_models(
     return ModelComparison(table, reports, embeddings, found, labels, dict(models))
 
 
+def heldout_of_run(run_dir: str | os.PathLike) -> tuple[TrainingData, list[GalleryPhoto]]:
+    """A finished training run's data split, rebuilt from its ``metrics.json`` settings (the
+    chips come from the cache), and the photos of its held-out people."""
+    from lookalike.training_config import TrainingConfig
+    from lookalike.training_data import prepare_training_data
+
+    run = Path(run_dir)
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    settings = TrainingConfig.from_dict(metrics["config"])
+    data = prepare_training_data(settings.data, progress=False)
+    trained = [entry["id"] for entry in json.loads((run / "classes.json").read_text())]
+    if data.classes != trained:
+        raise InvalidInputError(f"the data under {run} no longer give the split it trained on")
+    return data, heldout_photos(data, settings.data.source)
+
+
 def heldout_photos(data: TrainingData, source: str | os.PathLike) -> list[GalleryPhoto]:
     """The photos behind a training split's held-out chips (people no trained model has seen),
     from the dataset ``source`` they were cut from (the run's ``data.source``)."""

@@ -107,6 +107,12 @@ def find_metadata_file(path: str | os.PathLike | None = None) -> tuple[str, Path
     raise MissingFileError(f"no metadata file: none of {list(metadata_candidates().values())}")
 
 
+def notebook_output_dir(output_dir: str | os.PathLike | None = None) -> Path:
+    """The root the notebooks write their outputs under (each in ``<root>/<notebook>/``):
+    ``output_dir`` when given, else ``<models>/notebooks``."""
+    return Path(output_dir) if output_dir else models_dir() / "notebooks"
+
+
 def shown_path(path: str | os.PathLike) -> str:
     """A path as it may be printed in committed outputs: no machine-specific prefix.
 

@@ -33,7 +33,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from lookalike import config, embedder, evaluation, model_files, models
+from lookalike import config, embedder, evaluation, models
 from lookalike.errors import InvalidInputError
 from lookalike.training_config import DISTRIBUTE, TrainingConfig
 from lookalike.training_data import ChipSet, TrainingData, make_dataset, prepare_training_data
@@ -353,7 +353,7 @@ def _evaluate(
         metrics["heldout"] = {"error": str(error)}
     else:
         evaluation.save_report(report, out / "heldout", title="held-out identities")
-        metrics["heldout"] = _headline(report)
+        metrics["heldout"] = evaluation.headline(report)
     return metrics
 
 
@@ -374,52 +374,3 @@ def heldout_report(embedding_model: keras.Model, heldout: ChipSet) -> dict[str, 
         found=np.ones(len(heldout), bool),  # chips exist only where a face was found
     )
     return evaluation.evaluate(labelled)
-
-
-def _headline(report: dict[str, Any]) -> dict[str, Any]:
-    found = report["identification"]
-    return {
-        "photos": report["photos"],
-        "people": report["people"],
-        "queries": found["queries"],
-        "top1": found["per_photo"]["top1"],
-        "top5": found["per_photo"]["top5"],
-        "per_person_top1": found["per_person"]["top1"],
-        "per_person_top5": found["per_person"]["top5"],
-        "pair_accuracy": report["pairs"]["accuracy"],
-        "pair_auc": report["pairs"]["roc_auc"],
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# Comparison
-# --------------------------------------------------------------------------------------------
-
-
-def _comparison_model(location: str | os.PathLike) -> keras.Model:
-    if str(location) != "pretrained":
-        return model_files.load_embedding_model(location)
-    # "pretrained" is the network the trained models start from: the dlib port (150-px chips).
-    if config.model_path("dlib-resnet").is_file():
-        return model_files.load_embedding_model("dlib-resnet")
-    return models.pretrained_model()  # same network, built from the weights package
-
-
-def compare_models(
-    dataset: TrainingData | ChipSet, model_paths: dict[str, str | os.PathLike]
-) -> pd.DataFrame:
-    """Held-out identification and pairs of several embedding models on the same chips.
-
-    ``model_paths`` maps a display name to an ``embedding.keras`` path or ``"pretrained"``
-    (the pretrained model as is). Returns one row per model.
-    """
-    heldout = dataset.heldout if isinstance(dataset, TrainingData) else dataset
-    if len(heldout) == 0:
-        raise InvalidInputError("no held-out chips to compare models on")
-    rows = []
-    for name, location in model_paths.items():
-        model = _comparison_model(location)
-        started = time.perf_counter()
-        report = heldout_report(model, heldout)
-        rows.append({"model": name, **_headline(report), "seconds": time.perf_counter() - started})
-    return pd.DataFrame(rows).set_index("model")
