@@ -121,7 +121,8 @@ def heldout_photos(data: TrainingData, source: str | os.PathLike) -> list[Galler
 
 
 def choose_model(table: pd.DataFrame, *, commercial_only: bool = True) -> str:
-    """The best model of a :func:`compare_models` table: highest top-1, then pair AUC.
+    """The best model of a :func:`compare_models` table: highest top-1, then pair AUC, then
+    pair accuracy; a tie keeps the table's order (list the incumbent first).
 
     With ``commercial_only`` (the product's rule), only models whose licence allows commercial
     use are eligible; the others are still in the table, for comparison.
@@ -129,7 +130,8 @@ def choose_model(table: pd.DataFrame, *, commercial_only: bool = True) -> str:
     eligible = table[table["commercial_use"]] if commercial_only else table
     if eligible.empty:
         raise InvalidInputError("none of the compared models may be used commercially")
-    return str(eligible.sort_values(["top1", "pair_auc"], ascending=False).index[0])
+    ranking = ["top1", "pair_auc", "pair_accuracy"]
+    return str(eligible.sort_values(ranking, ascending=False, kind="stable").index[0])
 
 
 def save_choice(

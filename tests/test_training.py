@@ -201,11 +201,12 @@ def test_compare_models_puts_each_model_through_its_own_face_path(
 def test_choose_model_takes_the_best_commercially_usable() -> None:
     table = pd.DataFrame(
         {
-            "top1": [0.99, 0.98, 0.98, 0.50],
-            "pair_auc": [1.0, 0.990, 0.995, 0.9],
-            "commercial_use": [False, True, True, True],
+            "top1": [0.99, 0.98, 0.98, 0.98, 0.50],
+            "pair_auc": [1.0, 0.990, 0.995, 0.995, 0.9],
+            "pair_accuracy": [0.99, 0.98, 0.97, 0.97, 0.9],
+            "commercial_use": [False, True, True, True, True],
         },
-        index=["non-commercial best", "second", "second, better AUC", "weak"],
+        index=["non-commercial best", "second", "second, better AUC", "tied, listed later", "weak"],
     )
     assert comparison.choose_model(table) == "second, better AUC"
     assert comparison.choose_model(table, commercial_only=False) == "non-commercial best"
