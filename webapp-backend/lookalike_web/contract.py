@@ -323,47 +323,53 @@ def _path_parameter(name: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": name, "in": "path", "required": True, "schema": schema}]
 
 
-def openapi() -> dict[str, Any]:
-    """``docs/openapi.json``: the API as an OpenAPI 3.1 document (prose: ``docs/api.md``)."""
-    photo = {"type": "string", "format": "binary", "description": "The photo file."}
-    match = {
+_PHOTO_FIELD = {"type": "string", "format": "binary", "description": "The photo file."}
+
+
+def _match_operation() -> dict[str, Any]:
+    top_k = {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": DEFAULT_TOP_K}
+    gender = _doc("Only celebrities of that gender; empty: any.", _ref("Gender"))
+    return {
         "summary": "Match every face of the photo against the celebrity index",
-        "requestBody": _form(
-            {
-                "image": photo,
-                "top_k": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": MAX_TOP_K,
-                    "default": DEFAULT_TOP_K,
-                },
-                "gender": _doc("Only celebrities of that gender; empty: any.", _ref("Gender")),
-            },
-            ("image",),
-        ),
+        "requestBody": _form({"image": _PHOTO_FIELD, "top_k": top_k, "gender": gender}, ("image",)),
         "responses": _responses(
             {"description": "The faces and their look-alikes", "content": _json("MatchResponse")},
             (*_UPLOAD_ERRORS, "bad_parameter", "no_face", "busy"),
         ),
     }
-    explain = {
-        "summary": "Why a match: which parts of the face carry the similarity",
-        "requestBody": _form(
-            {
-                "image": photo,
-                "photo_id": _doc("The match's `photo_id`.", _COUNT),
-                "box": _doc(
-                    "The matched face's `box` as `x,y,w,h`; without it, the largest face.",
-                    _STRING,
-                ),
-            },
-            ("image", "photo_id"),
+
+
+def _explain_operation() -> dict[str, Any]:
+    fields = {
+        "image": _PHOTO_FIELD,
+        "photo_id": _doc("The match's `photo_id`.", _COUNT),
+        "box": _doc(
+            "The matched face's `box` as `x,y,w,h`; without it, the largest face.", _STRING
         ),
+    }
+    return {
+        "summary": "Why a match: which parts of the face carry the similarity",
+        "requestBody": _form(fields, ("image", "photo_id")),
         "responses": _responses(
             {"description": "The explanation", "content": _json("ExplainResponse")},
             (*_UPLOAD_ERRORS, "bad_parameter", "not_found", "cannot_explain"),
         ),
     }
+
+
+def _thumbnail_operation() -> dict[str, Any]:
+    jpeg = {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}
+    responses = _responses({"description": "The thumbnail", "content": jpeg}, ("not_found",))
+    responses["304"] = {"description": "Not modified (`If-None-Match`: its ETag)"}
+    return {
+        "summary": "The index's JPEG thumbnail of one photo's face (about 160x160)",
+        "parameters": _path_parameter("photo_id", _COUNT),
+        "responses": responses,
+    }
+
+
+def openapi() -> dict[str, Any]:
+    """``docs/openapi.json``: the API as an OpenAPI 3.1 document (prose: ``docs/api.md``)."""
     health = {
         "summary": "Liveness and what is loaded",
         "responses": _responses({"description": "OK", "content": _json("HealthResponse")}, ()),
@@ -375,13 +381,6 @@ def openapi() -> dict[str, Any]:
             {"description": "The celebrity", "content": _json("CelebrityResponse")}, ("not_found",)
         ),
     }
-    jpeg = {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}
-    thumbnail = {
-        "summary": "The index's JPEG thumbnail of one photo's face (about 160x160)",
-        "parameters": _path_parameter("photo_id", _COUNT),
-        "responses": _responses({"description": "The thumbnail", "content": jpeg}, ("not_found",)),
-    }
-    thumbnail["responses"]["304"] = {"description": "Not modified (`If-None-Match`: its ETag)"}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -393,11 +392,11 @@ def openapi() -> dict[str, Any]:
             ),
         },
         "paths": {
-            "/api/match": {"post": match},
-            "/api/explain": {"post": explain},
+            "/api/match": {"post": _match_operation()},
+            "/api/explain": {"post": _explain_operation()},
             "/api/health": {"get": health},
             "/api/celebrities/{celebrity_id}": {"get": celebrity},
-            "/api/photos/{photo_id}": {"get": thumbnail},
+            "/api/photos/{photo_id}": {"get": _thumbnail_operation()},
         },
         "components": {"schemas": SCHEMAS},
     }
