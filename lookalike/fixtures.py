@@ -221,6 +221,25 @@ def make_imdb_fixture(
 
     rng = np.random.default_rng(seed)
     people = _choose_people(people_dir, people_csv, max_people, rng)
+    jobs = _photo_jobs(people, max_photos_per_person, rng)
+    if not jobs:
+        raise InvalidInputError(f"no photos found under {people_dir}")
+    rows = []
+    for photo_number, (nm, photo, facts) in enumerate(tqdm(jobs, disable=not progress), start=1):
+        image = load_image(photo)
+        faces = sorted(detector(image), key=_area, reverse=True)
+        rows.append(_crop_row(image, faces, nm, photo_number, facts, crop_root, quality))
+    mat = write_imdb_mat(pd.DataFrame(rows), crop_root / "imdb.mat", variable="imdb")
+    logger.info("wrote %d photos of %d people to %s", len(rows), len(people), crop_root)
+    return mat
+
+
+def _photo_jobs(
+    people: list[tuple[Path, dict[str, Any]]],
+    max_photos_per_person: int | None,
+    rng: np.random.Generator,
+) -> list[tuple[int, Path, dict[str, Any]]]:
+    """(nm id, photo, facts) of every photo to crop: each person's, or a seeded sample of them."""
     jobs = []
     for index, (folder, facts) in enumerate(people, start=1):
         photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -228,40 +247,42 @@ def make_imdb_fixture(
             chosen = rng.choice(len(photos), size=max_photos_per_person, replace=False)
             photos = [photos[i] for i in sorted(chosen)]
         jobs.extend((NM_OFFSET + index, photo, facts) for photo in photos)
-    if not jobs:
-        raise InvalidInputError(f"no photos found under {people_dir}")
+    return jobs
 
-    rows = []
-    for photo_number, (nm, photo, facts) in enumerate(tqdm(jobs, disable=not progress), start=1):
-        image = load_image(photo)
-        faces = sorted(detector(image), key=_area, reverse=True)
-        height, width = image.shape[:2]
-        box = faces[0].box if faces else (0.0, 0.0, float(width), float(height))
-        dob: date | None = facts["dob"]
-        dob_text = f"{dob.year}-{dob.month}-{dob.day}" if dob else "0-0-0"
-        relative = f"{nm % 100:02d}/nm{nm:07d}_rm{100_000_000 + photo_number}_{dob_text}"
-        relative += f"_{facts['photo_year']:04d}.jpg"
-        _save_crop(image, box, crop_root / relative, quality)
-        rows.append(
-            {
-                "full_path": relative,
-                "name": facts["name"],
-                "dob": pd.Timestamp(dob) if dob else pd.NaT,
-                "photo_taken": facts["photo_year"],
-                "gender": facts["gender"],
-                "face_x1": box[0] + 1,
-                "face_y1": box[1] + 1,
-                "face_x2": box[2],
-                "face_y2": box[3],
-                "face_score": _score(faces[0].confidence) if faces else -np.inf,
-                "second_face_score": (
-                    _score(max(face.confidence for face in faces[1:])) if len(faces) > 1 else np.nan
-                ),
-            }
-        )
-    mat = write_imdb_mat(pd.DataFrame(rows), crop_root / "imdb.mat", variable="imdb")
-    logger.info("wrote %d photos of %d people to %s", len(rows), len(people), crop_root)
-    return mat
+
+def _crop_row(
+    image: np.ndarray,
+    faces: list[Any],
+    nm: int,
+    photo_number: int,
+    facts: dict[str, Any],
+    crop_root: Path,
+    quality: int,
+) -> dict[str, Any]:
+    """Save one photo's crop around its largest face (the whole photo without one) and return
+    its ``imdb.mat`` row."""
+    height, width = image.shape[:2]
+    box = faces[0].box if faces else (0.0, 0.0, float(width), float(height))
+    dob: date | None = facts["dob"]
+    dob_text = f"{dob.year}-{dob.month}-{dob.day}" if dob else "0-0-0"
+    relative = f"{nm % 100:02d}/nm{nm:07d}_rm{100_000_000 + photo_number}_{dob_text}"
+    relative += f"_{facts['photo_year']:04d}.jpg"
+    _save_crop(image, box, crop_root / relative, quality)
+    return {
+        "full_path": relative,
+        "name": facts["name"],
+        "dob": pd.Timestamp(dob) if dob else pd.NaT,
+        "photo_taken": facts["photo_year"],
+        "gender": facts["gender"],
+        "face_x1": box[0] + 1,
+        "face_y1": box[1] + 1,
+        "face_x2": box[2],
+        "face_y2": box[3],
+        "face_score": _score(faces[0].confidence) if faces else -np.inf,
+        "second_face_score": (
+            _score(max(face.confidence for face in faces[1:])) if len(faces) > 1 else np.nan
+        ),
+    }
 
 
 def crop_with_margin(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:

@@ -161,19 +161,45 @@ def build_index(
     fingerprint = _inputs_fingerprint(
         photos, f"{model_info['sha256']}/{detector}/{threshold}", chunk_size
     )
+    _open_work_dir(work, fingerprint)
+    (out / "index.json").unlink(missing_ok=True)  # an old index is no longer valid while we write
+    chunk_count = (len(photos) + chunk_size - 1) // chunk_size
+    chunk_paths = [work / f"chunk-{number:05d}.npz" for number in range(chunk_count)]
+    _embed_missing_chunks(photos, chunk_paths, chunk_size, make_pipeline, runner, progress)
+
+    chunks = [np.load(path) for path in chunk_paths]
+    _finish_index(out, photos, chunks, model_info, source or {}, detector_info)
+    shutil.rmtree(work)
+    return out
+
+
+def _open_work_dir(work: Path, fingerprint: str) -> None:
+    """``.build/`` for these inputs: kept to resume when it was for the same ones, else emptied."""
     stamp = work / "inputs.sha256"
     if work.is_dir() and (not stamp.is_file() or stamp.read_text() != fingerprint):
         log.warning("discarding an unfinished build of other photos or another model in %s", work)
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
-    (out / "index.json").unlink(missing_ok=True)  # an old index is no longer valid while we write
 
-    chunk_count = (len(photos) + chunk_size - 1) // chunk_size
-    chunk_paths = [work / f"chunk-{number:05d}.npz" for number in range(chunk_count)]
+
+def _embed_missing_chunks(
+    photos: list[GalleryPhoto],
+    chunk_paths: list[Path],
+    chunk_size: int,
+    make_pipeline: Callable[[], FacePipeline],
+    runner: ChunkRunner | None,
+    progress: bool,
+) -> None:
+    """Embed the chunks not saved yet; each is saved whole as soon as it is done."""
     done = sum(path.is_file() for path in chunk_paths)
     if done:
-        log.info("resuming: %d of %d chunks already embedded", done, chunk_count)
+        log.info("resuming: %d of %d chunks already embedded", done, len(chunk_paths))
+    pending = [
+        (number, photos[number * chunk_size : (number + 1) * chunk_size])
+        for number, path in enumerate(chunk_paths)
+        if not path.is_file()
+    ]
     with tqdm(
         total=len(photos),
         initial=min(done * chunk_size, len(photos)),
@@ -181,22 +207,12 @@ def build_index(
         desc="index build",
         disable=not progress,
     ) as bar:
-        pending = [
-            (number, photos[number * chunk_size : (number + 1) * chunk_size])
-            for number, path in enumerate(chunk_paths)
-            if not path.is_file()
-        ]
         for number, arrays in (runner or embed_in_process)(make_pipeline, pending):
             path = chunk_paths[number]
             partial = path.with_suffix(".tmp.npz")
             np.savez(partial, **arrays)
             partial.replace(path)  # a chunk exists only once it is complete
             bar.update(len(arrays["found"]))
-
-    chunks = [np.load(path) for path in chunk_paths]
-    _finish_index(out, photos, chunks, model_info, source or {}, detector_info)
-    shutil.rmtree(work)
-    return out
 
 
 def _finish_index(

@@ -472,7 +472,6 @@ def make_dataset(
     ``chips`` in RAM become one tensor; a :class:`~lookalike.chip_store.ChipArray` is streamed:
     only row positions are shuffled and batched, and each batch's chips are read from disk.
     """
-    import keras
     import tensorflow as tf
 
     from lookalike.models import resizing_layer
@@ -481,22 +480,7 @@ def make_dataset(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     settings = settings or DataConfig()
     resize = resizing_layer(image_size) if chips.shape[1] != image_size else None
-    steps = []
-    if training and settings.augment_flip:
-        steps.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if training and settings.augment_shift > 0:
-        shift = settings.augment_shift
-        # Black fill, like the aligner's border outside the photo.
-        steps.append(
-            keras.layers.RandomTranslation(shift, shift, fill_mode="constant", seed=seed + 1)
-        )
-    if training and settings.augment_brightness > 0:
-        steps.append(
-            keras.layers.RandomBrightness(
-                settings.augment_brightness, value_range=(0, 255), seed=seed + 2
-            )
-        )
-    augment = keras.Sequential(steps, name="augmentation") if steps else None
+    augment = _augmentation(settings, seed) if training else None
 
     def prepare(batch: tf.Tensor, batch_labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         images_float = tf.cast(batch, tf.float32)
@@ -506,7 +490,40 @@ def make_dataset(
             images_float = augment(images_float, training=True)
         return images_float, batch_labels
 
-    labels = np.asarray(labels, dtype=np.int32)
+    dataset = _chip_batches(chips, np.asarray(labels, dtype=np.int32), batch_size, training, seed)
+    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _augmentation(settings: DataConfig, seed: int) -> Any:
+    """The training augmentation the settings ask for, as one Keras model (None: none)."""
+    import keras
+
+    steps = []
+    if settings.augment_flip:
+        steps.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if settings.augment_shift > 0:
+        shift = settings.augment_shift
+        # Black fill, like the aligner's border outside the photo.
+        steps.append(
+            keras.layers.RandomTranslation(shift, shift, fill_mode="constant", seed=seed + 1)
+        )
+    if settings.augment_brightness > 0:
+        steps.append(
+            keras.layers.RandomBrightness(
+                settings.augment_brightness, value_range=(0, 255), seed=seed + 2
+            )
+        )
+    return keras.Sequential(steps, name="augmentation") if steps else None
+
+
+def _chip_batches(
+    chips: np.ndarray | ChipArray, labels: np.ndarray, batch_size: int, training: bool, seed: int
+) -> Any:
+    """(uint8 chips, labels) batches, shuffled every epoch when ``training``; chips on disk are
+    read a batch at a time (only row positions are shuffled)."""
+    import tensorflow as tf
+
     on_disk = isinstance(chips, ChipArray)
     if on_disk:
         positions = np.arange(len(chips), dtype=np.int64)
@@ -525,5 +542,4 @@ def make_dataset(
             return batch, batch_labels
 
         dataset = dataset.map(read, num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset
