@@ -264,7 +264,6 @@ def build_imdb_gallery(
     ``min_score`` is imdb.mat's face_score threshold of the validation report.
     """
     from lookalike import detection, download, gallery, model_files
-    from lookalike.index_build import build_index
 
     detector = detection.detector_for(model_files.model_info(model_path), detector)
     threshold = detection.checked_confidence(min_confidence, detector)
@@ -276,20 +275,8 @@ def build_imdb_gallery(
     state.mkdir(parents=True, exist_ok=True)
     clock = StageClock(state)
     crop_root = dest / dataset.folder
-    archive = dest / dataset.filename
     base_url = url or os.environ.get(download.BASE_URL_ENV) or download.DEFAULT_BASE_URL
-
-    extracted = (
-        download._read_marker(dest, archive.name) is not None
-        and (dest / dataset.contents).is_file()
-    )
-    if extracted:
-        clock.skip("download", "already extracted")
-        clock.skip("extract", "already extracted")
-    else:
-        md5 = clock.run("download", lambda: _download(base_url, dataset, archive, progress))
-        log.info("%s: md5 %s checked", archive.name, md5)
-        clock.run("extract", lambda: _extract(archive, dest, dataset, progress))
+    _fetch_stages(clock, dest, dataset, base_url, progress)
 
     validated = clock.run(
         "validate",
@@ -300,61 +287,23 @@ def build_imdb_gallery(
         "dedup", lambda: dedup_stage(crop_root, state, workers=workers, progress=progress)
     )
 
-    rows = pd.read_pickle(state / "gallery.pkl")
-    photos = gallery.imdb_photos(rows, crop_root)
+    photos = gallery.imdb_photos(pd.read_pickle(state / "gallery.pkl"), crop_root)
     model_sha256 = model_files.model_info(model_path)["sha256"]
     build_key = _build_key(photos, model_sha256, chunk_size, f"{detector}/{threshold}")
+    source = {"kind": "imdb", "path": str(dest), "url": base_url, "archive": dataset.filename}
+    build = dict(model_path=model_path, chunk_size=chunk_size, progress=progress, source=source)
+    build |= dict(detector=detector, min_confidence=min_confidence)
     previous = _read_json(index_dir / REPORT_NAME) or {}
     if (index_dir / "index.json").is_file() and previous.get("build_key") == build_key:
         clock.skip("build", "index already built from these photos with this model and detector")
     else:
         (index_dir / REPORT_NAME).unlink(missing_ok=True)
-        runner = None
-        if ray_address is not None:
-            from lookalike.ray_build import RayChunkRunner
-
-            runner = RayChunkRunner(ray_address or None, workers=workers)
-        source = {"kind": "imdb", "path": str(dest), "url": base_url, "archive": dataset.filename}
-        build = dict(
-            model_path=model_path,
-            chunk_size=chunk_size,
-            progress=progress,
-            source=source,
-            detector=detector,
-            min_confidence=min_confidence,
-        )
-        if runner is not None:
-            build["runner"] = runner
-        clock.run("build", lambda: build_index(photos, index_dir, **build))
+        clock.run("build", lambda: _build_stage(photos, index_dir, build, ray_address, workers))
     manifest = json.loads((index_dir / "index.json").read_text())
-
-    pushed = None
-    if store:
-        from lookalike.index import CelebrityIndex
-        from lookalike.milvus_store import push_index
-
-        def push() -> dict:
-            index = CelebrityIndex(index_dir, search="exact")
-            try:
-                return push_index(index, store, progress=progress)
-            finally:
-                index.close()
-
-        pushed = clock.run("push", push)
+    pushed = clock.run("push", lambda: _push_stage(index_dir, store, progress)) if store else None
 
     summary = {
-        "index": str(index_dir),
-        "photos_indexed": manifest["photos"],
-        "celebrities": manifest["celebrities"],
-        "rows_in_metadata": validated["validation"]["report"]["total_rows"],
-        "skipped": {
-            **{step["filter"]: step["removed"] for step in validated["gallery_filters"]},
-            "filed_under_several_names": deduped["dropped_filed_under_several_names"],
-            "repeated_copies": deduped["dropped_repeated_copies"],
-            "no_face_found": manifest["photos_without_face"],
-        },
-        "validation": validated["validation"],
-        "model": (manifest.get("model") or {}).get("name"),
+        **_found(index_dir, manifest, validated, deduped),
         "detector": {"name": detector, "min_confidence": threshold},
         "store": store,
         "pushed": pushed is not None,
@@ -368,6 +317,68 @@ def build_imdb_gallery(
     _write_json(index_dir / REPORT_NAME, summary)
     _print_summary(summary, echo)
     return summary
+
+
+def _found(index_dir: Path, manifest: dict, validated: dict, deduped: dict) -> dict:
+    """What the stages found: counts, and what each filter skipped."""
+    return {
+        "index": str(index_dir),
+        "photos_indexed": manifest["photos"],
+        "celebrities": manifest["celebrities"],
+        "rows_in_metadata": validated["validation"]["report"]["total_rows"],
+        "skipped": {
+            **{step["filter"]: step["removed"] for step in validated["gallery_filters"]},
+            "filed_under_several_names": deduped["dropped_filed_under_several_names"],
+            "repeated_copies": deduped["dropped_repeated_copies"],
+            "no_face_found": manifest["photos_without_face"],
+        },
+        "validation": validated["validation"],
+        "model": (manifest.get("model") or {}).get("name"),
+    }
+
+
+def _fetch_stages(clock: StageClock, dest: Path, dataset, base_url: str, progress: bool) -> None:
+    """Download and extract the crops archive, unless an earlier run extracted it."""
+    from lookalike import download
+
+    archive = dest / dataset.filename
+    extracted = (
+        download._read_marker(dest, archive.name) is not None
+        and (dest / dataset.contents).is_file()
+    )
+    if extracted:
+        clock.skip("download", "already extracted")
+        clock.skip("extract", "already extracted")
+        return
+    md5 = clock.run("download", lambda: _download(base_url, dataset, archive, progress))
+    log.info("%s: md5 %s checked", archive.name, md5)
+    clock.run("extract", lambda: _extract(archive, dest, dataset, progress))
+
+
+def _build_stage(
+    photos: list, index_dir: Path, build: dict, ray_address: str | None, workers: int
+) -> Path:
+    """``index_build.build_index`` of the gallery with the ``build`` options, on a Ray actor
+    pool of ``workers`` when given an address."""
+    from lookalike.index_build import build_index
+
+    if ray_address is not None:
+        from lookalike.ray_build import RayChunkRunner
+
+        build = {**build, "runner": RayChunkRunner(ray_address or None, workers=workers)}
+    return build_index(photos, index_dir, **build)
+
+
+def _push_stage(index_dir: Path, store: str, progress: bool) -> dict:
+    """Load the index's vectors into the Milvus ``store``."""
+    from lookalike.index import CelebrityIndex
+    from lookalike.milvus_store import push_index
+
+    index = CelebrityIndex(index_dir, search="exact")
+    try:
+        return push_index(index, store, progress=progress)
+    finally:
+        index.close()
 
 
 def _download(base_url: str, dataset, archive: Path, progress: bool) -> str:
