@@ -143,22 +143,10 @@ def variant(photos: list, embedded: dict, chosen: list, flip: bool, size: int):
     return vectors, found
 
 
-def headline(report: dict) -> dict:
-    ident = report["identification"]
-    return {
-        "missed": report["missed_faces"],
-        "top1": ident["per_photo"]["top1"],
-        "top5": ident["per_photo"]["top5"],
-        "person_top1": ident["per_person"]["top1"],
-        "pairs": report["pairs"]["accuracy"],
-        "auc": report["pairs"]["roc_auc"],
-    }
-
-
 def print_row(name: str, row: dict) -> None:
     print(
-        f"{name:<34}{row['missed']:>7}{row['top1']:>8.2%}{row['top5']:>8.2%}"
-        f"{row['person_top1']:>8.2%}{row['pairs']:>8.2%}{row['auc']:>8.4f}",
+        f"{name:<34}{row['missed_faces']:>7}{row['top1']:>8.2%}{row['top5']:>8.2%}"
+        f"{row['per_person_top1']:>8.2%}{row['pair_accuracy']:>8.2%}{row['pair_auc']:>8.4f}",
         flush=True,
     )
 
@@ -167,9 +155,8 @@ def evaluate(paths, labels, vectors, found, mask=None) -> dict:
     if mask is not None:
         paths = [path for path, keep in zip(paths, mask, strict=True) if keep]
         labels, vectors, found = labels[mask], vectors[mask], found[mask]
-    return headline(
-        evaluation.evaluate(evaluation.LabelledEmbeddings(paths, labels, vectors, found))
-    )
+    report = evaluation.evaluate(evaluation.LabelledEmbeddings(paths, labels, vectors, found))
+    return {**evaluation.headline(report), "missed_faces": report["missed_faces"]}
 
 
 def fusion_rows(paths, labels, sface, mbf, found) -> dict:
@@ -181,7 +168,7 @@ def fusion_rows(paths, labels, sface, mbf, found) -> dict:
     for w in np.round(np.arange(0.0, 1.01, 0.1), 1):
         fused = np.concatenate([np.sqrt(w) * sface, np.sqrt(1 - w) * mbf], axis=1)
         row = evaluate(paths, labels, fused, found, half_a)
-        key = (row["top1"], row["pairs"])
+        key = (row["top1"], row["pair_accuracy"])
         if best_key is None or key > best_key:
             best_w, best_key = w, key
     fused = np.concatenate([np.sqrt(best_w) * sface, np.sqrt(1 - best_w) * mbf], axis=1)
