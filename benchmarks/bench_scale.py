@@ -254,7 +254,7 @@ def recall_at_10(found: list[list[int]], exact: list[list[int]]) -> float:
     return float(np.mean(overlaps))
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,460723,2000000")
     parser.add_argument("--searchers", default="exact,compressed,milvus")
@@ -268,10 +268,11 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="drop the rows of earlier runs")
     parser.add_argument("--work", type=Path, default=config.cache_dir() / "bench-scale")
     parser.add_argument("--out", type=Path, default=config.REPO_ROOT / "bench-results" / "scale")
-    args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",")]
-    kinds = args.searchers.split(",")
+    return parser.parse_args()
 
+
+def _real_generator(args: argparse.Namespace) -> tuple[dict, Generator]:
+    """The real lfw-dev embeddings (cached per model) and the generator fitted to them."""
     from lookalike import model_files
 
     model = model_files.model_info(None)  # the default model: the cache is per model
@@ -285,107 +286,146 @@ def main() -> None:
         f"people by {facts['model']} (chip {int(real['chip_size'])} px); mean cosine to "
         f"their mean direction {facts['mean_cosine_to_mean_direction']:.3f}"
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    saved = {} if args.fresh else _read_saved(args.out / "scale.json")
-    earlier = saved.get("rows", []) if saved.get("facts") == generator.facts else []
-    rows: list[dict] = []
+    return real, generator
 
-    def save() -> pd.DataFrame:
-        again = {(row["N"], row["searcher"]) for row in rows}
-        kept = [row for row in earlier if (row["N"], row["searcher"]) not in again]
+
+class Rows:
+    """The measured rows, merged with an earlier run's (same generator) into scale.json."""
+
+    def __init__(self, out: Path, facts: dict, fresh: bool) -> None:
+        self.path, self.facts, self.rows = out / "scale.json", facts, []
+        saved = {} if fresh else _read_saved(self.path)
+        self.earlier = saved.get("rows", []) if saved.get("facts") == facts else []
+
+    def add(self, row: dict) -> pd.DataFrame:
+        self.rows.append(row)
+        return self.save()
+
+    def save(self) -> pd.DataFrame:
+        again = {(row["N"], row["searcher"]) for row in self.rows}
+        kept = [row for row in self.earlier if (row["N"], row["searcher"]) not in again]
         order = {kind: number for number, kind in enumerate(("exact", "compressed", "milvus"))}
-        merged = sorted(kept + rows, key=lambda row: (row["N"], order.get(row["searcher"], 9)))
-        (args.out / "scale.json").write_text(
-            json.dumps({"facts": generator.facts, "rows": merged}, indent=1)
-        )
+        merged = sorted(kept + self.rows, key=lambda row: (row["N"], order.get(row["searcher"], 9)))
+        self.path.write_text(json.dumps({"facts": self.facts, "rows": merged}, indent=1))
         return pd.DataFrame(merged)
 
-    for size in sizes:
-        folder = args.work / f"index-{size}"
-        shutil.rmtree(folder, ignore_errors=True)
+
+def _write_queries(
+    path: Path, generator: Generator, real: dict, centres: np.ndarray, count: int, seed: int
+) -> None:
+    """Half new photos of indexed celebrities, half real strangers' embeddings."""
+    rng = np.random.default_rng(seed)
+    half = count // 2
+    known = generator.photos(centres, rng.choice(len(centres), half))
+    strangers = real["embeddings"][rng.choice(len(real["embeddings"]), count - half)]
+    np.save(path, np.concatenate([known, strangers]).astype(np.float32))
+
+
+def _push_to_milvus(work: Path, size: int, folder: Path, timeout: float) -> tuple | None:
+    """Push the index into a fresh Milvus Lite file: (store URI, push seconds, note), or None
+    when the push did not finish in time."""
+    database = work / f"milvus-{size}" / "faces.db"
+    shutil.rmtree(database.parent, ignore_errors=True)
+    store = f"milvus-lite://{database}"
+    push_out = work / f"push-{size}.json"
+    push_out.unlink(missing_ok=True)
+    exited = _in_process(_push, str(folder), store, str(push_out), timeout=timeout)
+    if not push_out.is_file():
+        return None
+    pushed = json.loads(push_out.read_text())
+    build_s = pushed["push_s"]
+    after = time.time() - pushed["returned_at"]
+    note = (
+        f"push returned after {build_s:.0f} s; its process exited {after:.0f} s "
+        "later (Milvus Lite's background compaction + index build)"
+        if exited
+        else f"push returned after {build_s:.0f} s; its process had still not "
+        f"exited {after:.0f} s later (Milvus Lite's background compaction + index "
+        "build) and was killed"
+    )
+    print(f"  {note}", flush=True)
+    return store, build_s, note
+
+
+def _row(size: int, kind: str, result: dict, exact: dict, build_s: float | None) -> dict:
+    """One table row from a measurement (and the exact searcher's, for recall)."""
+    row = {
+        "N": size,
+        "searcher": kind,
+        "build_s": round(build_s if build_s is not None else result["open_s"], 2),
+        "p50_ms": round(float(np.percentile(result["ms"]["None"], 50)), 2),
+        "p95_ms": round(float(np.percentile(result["ms"]["None"], 95)), 2),
+        "p50_ms_gender": round(float(np.percentile(result["ms"]["female"], 50)), 2),
+        "p95_ms_gender": round(float(np.percentile(result["ms"]["female"], 95)), 2),
+        "recall@10": round(recall_at_10(result["results"]["None"], exact["results"]["None"]), 4),
+        "recall@10_gender": round(
+            recall_at_10(result["results"]["female"], exact["results"]["female"]), 4
+        ),
+        "rss_mb": round(result["rss_mb"], 1),
+    }
+    if kind == "milvus":
+        row["open_s"] = round(result["open_s"], 2)  # load_collection: indexes too
+    return row
+
+
+def _measure_size(
+    args: argparse.Namespace,
+    size: int,
+    kinds: list[str],
+    generator: Generator,
+    real: dict,
+    rows: Rows,
+) -> None:
+    """Write an index of ``size`` photos and measure every searcher on it."""
+    folder = args.work / f"index-{size}"
+    shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    centres, _counts = write_index(folder, generator, size)
+    write_s = time.perf_counter() - started
+    queries_path = args.work / f"queries-{size}.npy"
+    _write_queries(queries_path, generator, real, centres, args.queries, seed=size)
+    print(f"\nN = {size:,}: {len(centres):,} celebrities, index written in {write_s:.1f} s")
+    measured = {}
+    for kind in ["exact", *[kind for kind in kinds if kind != "exact"]]:
+        if kind == "milvus" and size > args.milvus_max:
+            print(f"  milvus: skipped above --milvus-max {args.milvus_max:,}")
+            continue
+        store, build_s, note = None, None, ""
+        timeout = args.milvus_timeout if kind == "milvus" else None
+        if kind == "milvus":
+            pushed = _push_to_milvus(args.work, size, folder, timeout)
+            if pushed is None:
+                rows.add(_failed(size, kind, f"push unfinished after {timeout:.0f} s"))
+                continue
+            store, build_s, note = pushed
+        out_path = args.work / f"measure-{size}-{kind}.json"
+        out_path.unlink(missing_ok=True)
         started = time.perf_counter()
-        centres, counts = write_index(folder, generator, size)
-        write_s = time.perf_counter() - started
-        rng = np.random.default_rng(size)
-        half = args.queries // 2
-        known = generator.photos(centres, rng.choice(len(centres), half))
-        strangers = real["embeddings"][rng.choice(len(real["embeddings"]), args.queries - half)]
-        queries_path = args.work / f"queries-{size}.npy"
-        np.save(queries_path, np.concatenate([known, strangers]).astype(np.float32))
-        print(f"\nN = {size:,}: {len(centres):,} celebrities, index written in {write_s:.1f} s")
-        measured = {}
-        for kind in ["exact", *[kind for kind in kinds if kind != "exact"]]:
-            if kind == "milvus" and size > args.milvus_max:
-                print(f"  milvus: skipped above --milvus-max {args.milvus_max:,}")
-                continue
-            store, build_s, note = None, None, ""
-            timeout = args.milvus_timeout if kind == "milvus" else None
-            if kind == "milvus":
-                database = args.work / f"milvus-{size}" / "faces.db"
-                shutil.rmtree(database.parent, ignore_errors=True)
-                store = f"milvus-lite://{database}"
-                push_out = args.work / f"push-{size}.json"
-                push_out.unlink(missing_ok=True)
-                exited = _in_process(_push, str(folder), store, str(push_out), timeout=timeout)
-                if not push_out.is_file():
-                    rows.append(_failed(size, kind, f"push unfinished after {timeout:.0f} s"))
-                    save()
-                    continue
-                pushed = json.loads(push_out.read_text())
-                build_s = pushed["push_s"]
-                after = time.time() - pushed["returned_at"]
-                note = (
-                    f"push returned after {build_s:.0f} s; its process exited {after:.0f} s "
-                    "later (Milvus Lite's background compaction + index build)"
-                    if exited
-                    else f"push returned after {build_s:.0f} s; its process had still not "
-                    f"exited {after:.0f} s later (Milvus Lite's background compaction + index "
-                    "build) and was killed"
-                )
-                print(f"  {note}", flush=True)
-            out_path = args.work / f"measure-{size}-{kind}.json"
-            out_path.unlink(missing_ok=True)
-            started = time.perf_counter()
-            measure_args = (kind, str(folder), store, str(queries_path), str(out_path))
-            if not _in_process(_measure, *measure_args, timeout=timeout):
-                waited = time.perf_counter() - started
-                note += f"; opening the store + queries unfinished after {waited:.0f} s"
-                rows.append({**_failed(size, kind, note.lstrip("; ")), "build_s": build_s})
-                save()
-                continue
-            result = json.loads(out_path.read_text())
-            measured[kind] = result
-            row = {
-                "N": size,
-                "searcher": kind,
-                "build_s": round(build_s if build_s is not None else result["open_s"], 2),
-                "p50_ms": round(float(np.percentile(result["ms"]["None"], 50)), 2),
-                "p95_ms": round(float(np.percentile(result["ms"]["None"], 95)), 2),
-                "p50_ms_gender": round(float(np.percentile(result["ms"]["female"], 50)), 2),
-                "p95_ms_gender": round(float(np.percentile(result["ms"]["female"], 95)), 2),
-                "recall@10": round(
-                    recall_at_10(result["results"]["None"], measured["exact"]["results"]["None"]),
-                    4,
-                ),
-                "recall@10_gender": round(
-                    recall_at_10(
-                        result["results"]["female"], measured["exact"]["results"]["female"]
-                    ),
-                    4,
-                ),
-                "rss_mb": round(result["rss_mb"], 1),
-            }
-            if kind == "milvus":
-                row["open_s"] = round(result["open_s"], 2)  # load_collection: indexes too
-            if note:
-                row["note"] = note
-            rows.append(row)
-            print("  " + "  ".join(f"{key} {value}" for key, value in row.items() if key != "N"))
-            save()
-        shutil.rmtree(folder, ignore_errors=True)
-        if os.environ.get("BENCH_SCALE_KEEP") != "1":
-            shutil.rmtree(args.work / f"milvus-{size}", ignore_errors=True)
-    table = save()
+        measure_args = (kind, str(folder), store, str(queries_path), str(out_path))
+        if not _in_process(_measure, *measure_args, timeout=timeout):
+            waited = time.perf_counter() - started
+            note += f"; opening the store + queries unfinished after {waited:.0f} s"
+            rows.add({**_failed(size, kind, note.lstrip("; ")), "build_s": build_s})
+            continue
+        measured[kind] = json.loads(out_path.read_text())
+        row = _row(size, kind, measured[kind], measured["exact"], build_s)
+        if note:
+            row["note"] = note
+        print("  " + "  ".join(f"{key} {value}" for key, value in row.items() if key != "N"))
+        rows.add(row)
+    shutil.rmtree(folder, ignore_errors=True)
+    if os.environ.get("BENCH_SCALE_KEEP") != "1":
+        shutil.rmtree(args.work / f"milvus-{size}", ignore_errors=True)
+
+
+def main() -> None:
+    args = _arguments()
+    real, generator = _real_generator(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = Rows(args.out, generator.facts, args.fresh)
+    for size in [int(size) for size in args.sizes.split(",")]:
+        _measure_size(args, size, args.searchers.split(","), generator, real, rows)
+    table = rows.save()
     print("\n" + table.drop(columns=["note"], errors="ignore").to_string(index=False))
     plot(table.dropna(subset=["p50_ms"]), args.out / "scale.png")
     print(f"\n{args.out / 'scale.json'}, {args.out / 'scale.png'}")
