@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
-import struct
 import tomllib
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from PIL import Image
 
 from lookalike import config
 from lookalike.cli import main as lookalike_main
+from lookalike.fixtures import png_header_only
 from lookalike.match import MAX_FACES
 
 MATCH_FIELDS = {
@@ -91,20 +90,6 @@ def assert_match_body(body: dict, top_k: int = 5) -> None:
 
 def top_match(body: dict) -> str:
     return body["faces"][0]["matches"][0]["celebrity_id"]
-
-
-def png_announcing(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width``×``height`` pixels (a decompression bomb)."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        crc = zlib.crc32(kind + payload)
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * (1 + 3 * width) * 4)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
-    )
 
 
 def no_face_image() -> Image.Image:
@@ -371,7 +356,7 @@ def test_truncated_jpeg_is_422(client: FlaskClient, face_image: Image.Image) -> 
 
 
 def test_decompression_bomb_is_413(client: FlaskClient) -> None:
-    bomb = png_announcing(20_000, 20_000)
+    bomb = png_header_only(20_000, 20_000)  # a decompression bomb
     assert len(bomb) < 10_000
     assert_error(post_image(client, bomb, "bomb.png"), 413, "too_large")
 
