@@ -42,7 +42,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -51,6 +50,7 @@ import psutil
 from PIL import Image
 
 from lookalike import config
+from lookalike.fixtures import multipart_upload
 
 sys.path.insert(0, str(config.REPO_ROOT / "webapp-backend" / "tests"))
 from live_server import ensure_test_index, start_live_server, stop_live_server  # noqa: E402
@@ -88,16 +88,6 @@ def selfie_bytes(photo: Path | None) -> bytes:
     big.crop((left, top, left + width, top + height)).save(buffer, "JPEG", quality=90)
     print(f"selfie: {source} → {width}×{height} JPEG, {len(buffer.getvalue()) / 1e3:.0f} kB")
     return buffer.getvalue()
-
-
-def multipart(data: bytes) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="selfie.jpg"'
-        "\r\nContent-Type: image/jpeg\r\n\r\n"
-    ).encode()
-    body = head + data + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def post_match(url: str, body: bytes, content_type: str) -> tuple[str, float, float]:
@@ -410,7 +400,7 @@ def main() -> None:
     index_dir, model_path = args.index, args.model
     if index_dir is None:
         index_dir, model_path = ensure_test_index(config.cache_dir() / "web-test-index")
-    body, content_type = multipart(selfie_bytes(args.photo))
+    body, content_type = multipart_upload(selfie_bytes(args.photo), "selfie.jpg")
 
     servers: list[Server] = []
     report: dict = {"cpus": psutil.cpu_count(), "levels": [], "servers": {}}

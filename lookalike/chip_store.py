@@ -26,7 +26,6 @@ in-RAM array (``len``, ``shape``, slicing, ``np.asarray``) for the training code
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lookalike.state_files import read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +47,6 @@ PROGRESS_FILE = "progress.json"
 COMPLETE_FILE = "COMPLETE"
 
 Aligner = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
-
-
-def _write_json(path: Path, data: Any) -> None:
-    partial = path.with_name(path.name + ".tmp")
-    with open(partial, "w") as handle:
-        json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-
-
-def _read_json(path: Path) -> Any | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
 
 
 def _create_npy(path: Path, shape: tuple[int, ...], dtype: type) -> None:
@@ -100,7 +85,7 @@ class ChipStore:
     def __init__(self, path: str | os.PathLike) -> None:
         """Open an existing store (complete or not); :meth:`open_or_create` makes one."""
         self.path = Path(path)
-        meta = _read_json(self.path / META_FILE)
+        meta = read_json(self.path / META_FILE)
         if meta is None or meta.get("version") != STORE_VERSION:
             raise FileNotFoundError(f"no chip store (version {STORE_VERSION}) in {self.path}")
         self.key: str = meta["key"]
@@ -128,7 +113,7 @@ class ChipStore:
             )
         path = Path(path)
         wanted = {"version": STORE_VERSION, "key": key, "count": count, "chip_size": chip_size}
-        if _read_json(path / META_FILE) == wanted:
+        if read_json(path / META_FILE) == wanted:
             return cls(path)
         if path.exists():
             log.info("chip store %s was made for other photos or settings: starting again", path)
@@ -136,8 +121,8 @@ class ChipStore:
         path.mkdir(parents=True)
         _create_npy(path / CHIPS_FILE, (count, chip_size, chip_size, 3), np.uint8)
         _create_npy(path / FOUND_FILE, (count,), np.bool_)
-        _write_json(path / PROGRESS_FILE, {"done": 0})
-        _write_json(path / META_FILE, wanted)  # last: a store exists once its files do
+        write_json(path / PROGRESS_FILE, {"done": 0})
+        write_json(path / META_FILE, wanted)  # last: a store exists once its files do
         return cls(path)
 
     # ---------------------------------------------------------------------------------------
@@ -146,7 +131,7 @@ class ChipStore:
     @property
     def done(self) -> int:
         """Photos (from the first) whose rows are written and synced."""
-        return int((_read_json(self.path / PROGRESS_FILE) or {}).get("done", 0))
+        return int((read_json(self.path / PROGRESS_FILE) or {}).get("done", 0))
 
     @property
     def complete(self) -> bool:
@@ -202,15 +187,13 @@ class ChipStore:
                     stop = min(start + chunk, self.count)
                     chips, found = align(start, stop)
                     self._write_rows(chips_fd, found_fd, start, stop, chips, found)
-                    _write_json(self.path / PROGRESS_FILE, {"done": stop})
+                    write_json(self.path / PROGRESS_FILE, {"done": stop})
                     bar.update(stop - start)
                     start = stop
         finally:
             os.close(chips_fd)
             os.close(found_fd)
-        _write_json(
-            self.path / COMPLETE_FILE, {"count": self.count, "found": int(self.found.sum())}
-        )
+        write_json(self.path / COMPLETE_FILE, {"count": self.count, "found": int(self.found.sum())})
         self._found = None
 
     def _write_rows(

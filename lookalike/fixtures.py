@@ -21,7 +21,8 @@ MTCNN detections:
   unless ``people_csv`` gives them.
 
 ``write_synthetic_index`` writes an index of generated embeddings for the search benchmarks.
-``selfie_jpeg`` makes the ~1 MP selfie the speed benchmarks post; ``png_header_only`` and
+``selfie_jpeg`` makes the ~1 MP selfie the speed benchmarks post (``multipart_upload`` wraps a
+photo as the page uploads it, for raw HTTP clients); ``png_header_only`` and
 ``png_of_zeros`` the oversized PNGs (decompression bombs) that the decoding tests and
 ``benchmarks/bench_refusals.py`` feed to :func:`lookalike.images.load_image`.
 """
@@ -400,3 +401,19 @@ def _cells(values: Iterable[Any]) -> np.ndarray:
     for i, value in enumerate(values):
         cells[0, i] = value
     return cells
+
+
+def multipart_upload(
+    data: bytes, filename: str = "photo.jpg", *, field: str = "image"
+) -> tuple[bytes, str]:
+    """A multipart/form-data body holding one file field, and its Content-Type header value:
+    what the page's upload sends, for clients that speak raw HTTP (load tests, benchmarks)."""
+    import uuid
+
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
+        f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
+    body = head + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"

@@ -39,6 +39,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from lookalike.errors import InvalidInputError
+from lookalike.state_files import read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +48,6 @@ STATE_DIR = ".gallery-state"
 REPORT_NAME = "gallery-report.json"
 HASH_CHUNK = 5_000  # crops hashed per resumable chunk
 DATASET = "imdb"
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(partial, path)
-
-
-def _read_json(path: Path) -> Any | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
 
 
 def _write_pickle(path: Path, frame: pd.DataFrame) -> None:
@@ -74,7 +61,7 @@ class StageClock:
 
     def __init__(self, state: Path) -> None:
         self.path = state / "stages.json"
-        self.stages: dict[str, dict] = _read_json(self.path) or {}
+        self.stages: dict[str, dict] = read_json(self.path) or {}
 
     def run(self, stage: str, work: Callable[[], Any]) -> Any:
         record = self.stages.setdefault(stage, {"seconds": 0.0, "runs": 0})
@@ -84,11 +71,11 @@ class StageClock:
         finally:
             record["seconds"] = round(record["seconds"] + time.perf_counter() - started, 3)
             record["runs"] += 1
-            _write_json(self.path, self.stages)
+            write_json(self.path, self.stages)
 
     def skip(self, stage: str, why: str) -> None:
         self.stages.setdefault(stage, {"seconds": 0.0, "runs": 0})["skipped"] = why
-        _write_json(self.path, self.stages)
+        write_json(self.path, self.stages)
 
 
 def mirror_md5(base_url: str, filename: str, timeout: float = 30.0) -> str | None:
@@ -121,7 +108,7 @@ def validate_stage(crop_root: Path, state: Path, *, min_score: float, progress: 
 
     mat = crop_root / "imdb.mat"
     identity = _mat_identity(mat)
-    saved = _read_json(state / "validate.json")
+    saved = read_json(state / "validate.json")
     if (
         saved
         and saved.get("mat") == identity
@@ -156,7 +143,7 @@ def validate_stage(crop_root: Path, state: Path, *, min_score: float, progress: 
         "celebrities_listed": int(metadata.attrs.get("n_celebrities", 0)),
     }
     _write_pickle(state / "validated.pkl", rows.reset_index(drop=True))
-    _write_json(state / "validate.json", result)
+    write_json(state / "validate.json", result)
     return result
 
 
@@ -176,8 +163,8 @@ def dedup_stage(crop_root: Path, state: Path, *, workers: int, progress: bool) -
     from lookalike import cleaning
 
     rows = pd.read_pickle(state / "validated.pkl")
-    validated = _read_json(state / "validate.json")
-    saved = _read_json(state / "dedup.json")
+    validated = read_json(state / "validate.json")
+    saved = read_json(state / "dedup.json")
     if saved and saved.get("mat") == validated["mat"] and (state / "gallery.pkl").is_file():
         log.info("dedup: reusing the result of an earlier run")
         return saved
@@ -188,10 +175,10 @@ def dedup_stage(crop_root: Path, state: Path, *, workers: int, progress: bool) -
         (start, paths[start : start + HASH_CHUNK]) for start in range(0, len(paths), HASH_CHUNK)
     ]
     stamp = hashlib.sha256("\n".join(rows["full_path"]).encode()).hexdigest()
-    if (_read_json(hashes_dir / "inputs.json") or {}).get("rows") != stamp:
+    if (read_json(hashes_dir / "inputs.json") or {}).get("rows") != stamp:
         for old in hashes_dir.glob("chunk-*.txt"):
             old.unlink()
-        _write_json(hashes_dir / "inputs.json", {"rows": stamp})
+        write_json(hashes_dir / "inputs.json", {"rows": stamp})
     hashes: list[str] = []
     done = sum((hashes_dir / f"chunk-{start:08d}.txt").is_file() for start, _ in chunks)
     with (
@@ -229,7 +216,7 @@ def dedup_stage(crop_root: Path, state: Path, *, workers: int, progress: bool) -
         "celebrities": int(kept["celeb_name"].nunique()),
     }
     _write_pickle(state / "gallery.pkl", kept.reset_index(drop=True))
-    _write_json(state / "dedup.json", result)
+    write_json(state / "dedup.json", result)
     return result
 
 
@@ -293,7 +280,7 @@ def build_imdb_gallery(
     source = {"kind": "imdb", "path": str(dest), "url": base_url, "archive": dataset.filename}
     build = dict(model_path=model_path, chunk_size=chunk_size, progress=progress, source=source)
     build |= dict(detector=detector, min_confidence=min_confidence)
-    previous = _read_json(index_dir / REPORT_NAME) or {}
+    previous = read_json(index_dir / REPORT_NAME) or {}
     if (index_dir / "index.json").is_file() and previous.get("build_key") == build_key:
         clock.skip("build", "index already built from these photos with this model and detector")
     else:
@@ -314,7 +301,7 @@ def build_imdb_gallery(
         "stages": clock.stages,
         "this_run_seconds": round(time.perf_counter() - started, 3),
     }
-    _write_json(index_dir / REPORT_NAME, summary)
+    write_json(index_dir / REPORT_NAME, summary)
     _print_summary(summary, echo)
     return summary
 

@@ -5,23 +5,11 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 from live_server import start_live_server, stop_live_server
 
-
-def multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
-    """A multipart/form-data body with one file field, and its Content-Type."""
-    boundary = uuid.uuid4().hex
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
-        f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-    ).encode()
-    return (
-        head + data + f"\r\n--{boundary}--\r\n".encode(),
-        f"multipart/form-data; boundary={boundary}",
-    )
+from lookalike.fixtures import multipart_upload
 
 
 def test_served_over_http(
@@ -35,7 +23,7 @@ def test_served_over_http(
             assert json.load(reply)["status"] == "ok"
 
         path, celebrity_id = face_photo
-        body, content_type = multipart("image", path.name, path.read_bytes())
+        body, content_type = multipart_upload(path.read_bytes(), path.name)
         request = urllib.request.Request(
             f"{url}/api/match", data=body, headers={"Content-Type": content_type}
         )

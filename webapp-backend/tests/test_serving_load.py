@@ -17,7 +17,6 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,24 +25,14 @@ from live_server import start_live_server, stop_live_server
 from PIL import Image
 
 from lookalike import config
+from lookalike.fixtures import multipart_upload
 
 TIMEOUT_S = 120  # far above any answer: a hang fails the test instead of passing slowly
 
 
-def multipart(data: bytes) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"'
-        "\r\nContent-Type: image/jpeg\r\n\r\n"
-    ).encode()
-    return head + data + f"\r\n--{boundary}--\r\n".encode(), (
-        f"multipart/form-data; boundary={boundary}"
-    )
-
-
 def post_match(url: str, data: bytes) -> tuple[int, dict, dict[str, str]]:
     """(status, JSON body, headers) of one POST /api/match."""
-    body, content_type = multipart(data)
+    body, content_type = multipart_upload(data)
     request = urllib.request.Request(
         f"{url}/api/match", data=body, headers={"Content-Type": content_type}
     )
@@ -150,7 +139,7 @@ def test_photos_sent_together_get_the_answers_they_get_alone(
 
 def start_slow_upload(url: str, data: bytes) -> tuple[socket.socket, bytes]:
     """Send the request head and the first half of its body; return the socket and the rest."""
-    body, content_type = multipart(data)
+    body, content_type = multipart_upload(data)
     parts = urllib.parse.urlsplit(url)
     sock = socket.create_connection((parts.hostname, parts.port), timeout=TIMEOUT_S)
     head = (
