@@ -16,7 +16,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from lookalike import config
+from lookalike import comparison, config
 
 papermill = pytest.importorskip("papermill")
 
@@ -234,12 +234,16 @@ def test_05_evaluation(trained: dict[str, Any], output_root: Path, tmp_path: Pat
         app_queries=6,
         reference_runs=[],
     )
-    assert set(figures["comparison"]) == {"pretrained", "scratch", "transfer"}
+    assert {"sface", "dlib-resnet", "scratch", "transfer"} <= set(figures["comparison"])
     assert figures["heldout_people"] == trained["runs"]["scratch"]["heldout"]["people"]
-    # The pretrained network is far from chance on held-out faces, even in a smoke run.
-    assert figures["comparison"]["pretrained"]["pair_auc"] > 0.9
-    chosen = json.loads((output_root / "05_evaluation" / "chosen_model.json").read_text())
-    assert chosen["model"] == figures["chosen"] and Path(chosen["path"]).is_file()
+    # The pretrained networks are far from chance on held-out faces, even in a smoke run.
+    assert figures["comparison"]["sface"]["pair_auc"] > 0.9
+    # The winner may be used commercially; weights trained on research-only data may not.
+    assert figures["commercial_use"][figures["chosen"]] is True
+    assert figures["commercial_use"]["transfer"] is False
+    choice_file = output_root / "05_evaluation" / "chosen_model.json"
+    assert json.loads(choice_file.read_text())["model"] == figures["chosen"]
+    assert comparison.load_choice(choice_file, root=output_root).is_file()
     assert figures["app_queries"] == 6
     assert images_shown(notebook) >= 5
 
@@ -277,6 +281,10 @@ def test_committed_notebook_is_executed_small_and_parameterised(name: str) -> No
     assert tags.count("parameters") == 1 and "key_figures" in tags
     assert all(cell.execution_count for cell in code), "not every cell was executed"
     assert not any(o.output_type == "error" for cell in code for o in cell.outputs)
+    # Outputs name paths relative to the repository (config.shown_path), never this machine's.
+    outputs = json.dumps([cell.outputs for cell in code])
+    for machine_path in (config.REPO_ROOT, config.shared_data_dir(), Path.home()):
+        assert str(machine_path.resolve()) not in outputs, f"{name} shows {machine_path}"
     markdown = [cell.source for cell in notebook.cells if cell.cell_type == "markdown"]
     insights = [source for source in markdown if "## Insights" in source]
     assert insights and "PLACEHOLDER" not in insights[-1], "the Insights are not written"
