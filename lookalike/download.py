@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
+from typing import Any
 
 from tqdm import tqdm
 
@@ -267,29 +268,65 @@ def extract_tar(tar_path: Path, dest: Path, *, progress: bool = True, resume: bo
 # --- download internals -------------------------------------------------------------------
 
 
+class _StartOver(Exception):
+    """The part file cannot be continued: it is longer than the server's file, or the server
+    resumed at another byte. The message is the error to report when starting over is not
+    allowed (any more)."""
+
+
+@dataclass
+class _Resume:
+    """How the bytes of one response go into the part file."""
+
+    mode: str  # "ab": append at ``offset``; "wb": write from byte 0
+    offset: int
+    total: int | None  # the whole file's size, when the server says it
+    hasher: Any  # md5 of the part file so far
+
+
 def _fetch_into_part(
     url: str, part: Path, progress: bool, chunk_size: int, timeout: float, *, allow_restart: bool
 ) -> str:
     """Complete ``part`` from ``url`` and return the md5 of the whole part file."""
     offset = part.stat().st_size if part.exists() else 0
+    try:
+        response = _open_from(url, part, offset, timeout)
+        if response is None:
+            logger.info("%s was already complete", part)
+            return _md5_of_file(part).hexdigest()
+        with response:
+            resume = _resume_plan(response, url, part, offset)
+            received = _stream_into(response, part, resume, url, progress, chunk_size, timeout)
+    except _StartOver as problem:
+        if not allow_restart:
+            raise DownloadError(str(problem)) from None
+        return _restart(url, part, progress, chunk_size, timeout)
+    # http.client returns EOF quietly when a server closes early, so count the bytes.
+    if resume.total is not None and received != resume.total:
+        raise DownloadError(
+            f"connection to {url} closed after {received} of {resume.total} bytes; the partial "
+            f"file {part} is kept: run again to resume."
+        )
+    return resume.hasher.hexdigest()
+
+
+def _open_from(url: str, part: Path, offset: int, timeout: float) -> Any | None:
+    """The response for ``url`` from byte ``offset`` on; None when the part is already whole."""
     headers = {"User-Agent": f"lookalike/{__version__}", "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     request = urllib.request.Request(url, headers=headers)
-
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         exc.close()  # frees the socket; headers stay readable
+        message = _http_error_message(exc.code, exc.reason, url)
         if exc.code == 416 and offset:
             _, _, total = _parse_content_range(exc.headers.get("Content-Range"))
             if total == offset:
-                logger.info("%s was already complete", part)
-                return _md5_of_file(part).hexdigest()
-            # The part is longer than the file (or the size is unknown): start over.
-            if allow_restart:
-                return _restart(url, part, progress, chunk_size, timeout)
-        raise DownloadError(_http_error_message(exc.code, exc.reason, url)) from None
+                return None
+            raise _StartOver(message) from None  # longer than the file, or its size unknown
+        raise DownloadError(message) from None
     except TimeoutError as exc:
         raise _stalled(url, part, timeout) from exc
     except urllib.error.URLError as exc:
@@ -302,76 +339,73 @@ def _fetch_into_part(
     except (OSError, http.client.HTTPException) as exc:
         raise DownloadError(f"connection to {url} failed: {exc!r}; run again to retry.") from exc
 
-    with response:
-        status = response.status or 200  # a file:// URL has no status
-        if status == 206:
-            start, _, total = _parse_content_range(response.headers.get("Content-Range"))
-            if start is not None and start != offset:
-                # Appending at the wrong place would corrupt the file silently.
-                if allow_restart:
-                    response.close()
-                    return _restart(url, part, progress, chunk_size, timeout)
+
+def _resume_plan(response: Any, url: str, part: Path, offset: int) -> _Resume:
+    """Append (a 206 from the right byte) or write from scratch (a 200), by the answer."""
+    status = response.status or 200  # a file:// URL has no status
+    length = response.headers.get("Content-Length")
+    if status == 206:
+        start, _, total = _parse_content_range(response.headers.get("Content-Range"))
+        if start is not None and start != offset:
+            # Appending at the wrong place would corrupt the file silently.
+            raise _StartOver(f"{url} answered a range request for byte {offset} with byte {start}")
+        if total is None and length is not None:
+            total = offset + int(length)
+        hasher = _md5_of_file(part) if offset else hashlib.md5(usedforsecurity=False)
+        return _Resume("ab", offset, total, hasher)
+    if status == 200:
+        if offset:
+            logger.info("%s ignored the Range request: restarting from byte 0", url)
+        total = int(length) if length is not None else None
+        return _Resume("wb", 0, total, hashlib.md5(usedforsecurity=False))
+    raise DownloadError(
+        f"unexpected HTTP {status} {response.reason} for {url}; expected the file itself."
+    )
+
+
+def _stream_into(
+    response: Any,
+    part: Path,
+    resume: _Resume,
+    url: str,
+    progress: bool,
+    chunk_size: int,
+    timeout: float,
+) -> int:
+    """Copy the response's body into the part file (hashing it); the part's size after."""
+    received = resume.offset
+    read = getattr(response, "read1", response.read)
+    with (
+        part.open(resume.mode) as fh,
+        tqdm(
+            total=resume.total,
+            initial=resume.offset,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=part.name.removesuffix(PART_SUFFIX),
+            disable=not progress,
+        ) as bar,
+    ):
+        while True:
+            try:
+                chunk = read(chunk_size)
+            except TimeoutError as exc:
+                raise _stalled(url, part, timeout, received) from exc
+            except (OSError, http.client.HTTPException) as exc:
                 raise DownloadError(
-                    f"{url} answered a range request for byte {offset} with byte {start}"
-                )
-            mode = "ab"
-            hasher = _md5_of_file(part) if offset else hashlib.md5(usedforsecurity=False)
-            length = response.headers.get("Content-Length")
-            if total is None and length is not None:
-                total = offset + int(length)
-        elif status == 200:
-            if offset:
-                logger.info("%s ignored the Range request: restarting from byte 0", url)
-            offset = 0
-            mode = "wb"
-            hasher = hashlib.md5(usedforsecurity=False)
-            length = response.headers.get("Content-Length")
-            total = int(length) if length is not None else None
-        else:
-            raise DownloadError(
-                f"unexpected HTTP {status} {response.reason} for {url}; expected the file itself."
-            )
-
-        received = offset
-        read = getattr(response, "read1", response.read)
-        with (
-            part.open(mode) as fh,
-            tqdm(
-                total=total,
-                initial=offset,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=part.name.removesuffix(PART_SUFFIX),
-                disable=not progress,
-            ) as bar,
-        ):
-            while True:
-                try:
-                    chunk = read(chunk_size)
-                except TimeoutError as exc:
-                    raise _stalled(url, part, timeout, received) from exc
-                except (OSError, http.client.HTTPException) as exc:
-                    raise DownloadError(
-                        f"connection to {url} broke after {received} bytes ({exc!r}); the "
-                        f"partial file {part} is kept: run again to resume."
-                    ) from exc
-                if not chunk:
-                    break
-                fh.write(chunk)
-                hasher.update(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    # http.client returns EOF quietly when a server closes early, so count the bytes.
-    if total is not None and received != total:
-        raise DownloadError(
-            f"connection to {url} closed after {received} of {total} bytes; the partial file "
-            f"{part} is kept: run again to resume."
-        )
-    return hasher.hexdigest()
+                    f"connection to {url} broke after {received} bytes ({exc!r}); the "
+                    f"partial file {part} is kept: run again to resume."
+                ) from exc
+            if not chunk:
+                break
+            fh.write(chunk)
+            resume.hasher.update(chunk)
+            received += len(chunk)
+            bar.update(len(chunk))
+        fh.flush()
+        os.fsync(fh.fileno())
+    return received
 
 
 def _restart(url: str, part: Path, progress: bool, chunk_size: int, timeout: float) -> str:
