@@ -153,9 +153,6 @@ def push_index(
     ``COMPRESSED_SEARCH_MIN_PHOTOS`` photos, else HNSW). A store that already holds this very
     index, complete, is left alone. Returns the recorded properties.
     """
-    from pymilvus import DataType, MilvusClient
-    from tqdm.auto import tqdm
-
     if index_type not in INDEX_TYPES:
         raise InvalidInputError(
             f"index_type must be one of {', '.join(INDEX_TYPES)}, got {index_type!r}"
@@ -175,48 +172,8 @@ def push_index(
             log.info("replacing collection %s in %s", address.collection, address.uri)
             client.drop_collection(address.collection)
 
-        dimension = int(index.embeddings.shape[1])
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("photo_id", DataType.INT64, is_primary=True)
-        schema.add_field("celebrity_row", DataType.INT64)
-        schema.add_field("gender", DataType.VARCHAR, max_length=16)
-        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=dimension)
-        index_params = client.prepare_index_params()
-        index_params.add_index(
-            field_name="embedding",
-            index_type=index_type,
-            metric_type="IP",
-            params=HNSW_PARAMS if index_type == "HNSW" else {},
-        )
-        client.create_collection(
-            address.collection,
-            schema=schema,
-            index_params=index_params,
-            properties=_properties(index, fingerprint, complete=False)
-            | {PROPERTY_PREFIX + "index_type": index_type},
-        )
-        counts = index.celebrities["photo_count"].to_numpy(np.int64)
-        rows = np.repeat(np.arange(len(counts)), counts)
-        genders = _celebrity_genders(index)[rows]
-        with tqdm(
-            total=len(index), unit="photo", desc="push to Milvus", disable=not progress
-        ) as bar:
-            for start in range(0, len(index), batch_size):
-                stop = min(start + batch_size, len(index))
-                vectors = np.asarray(index.embeddings[start:stop], dtype=np.float32)
-                client.insert(
-                    address.collection,
-                    [
-                        {
-                            "photo_id": photo_id,
-                            "celebrity_row": int(rows[photo_id]),
-                            "gender": str(genders[photo_id]),
-                            "embedding": vectors[photo_id - start],
-                        }
-                        for photo_id in range(start, stop)
-                    ],
-                )
-                bar.update(stop - start)
+        _create_collection(client, address.collection, index, index_type, fingerprint)
+        _insert_rows(client, address.collection, index, batch_size, progress)
         client.flush(address.collection)
         client.load_collection(address.collection)
         # Last: only a finished push is marked complete, so an interrupted one is refused.
@@ -224,6 +181,61 @@ def push_index(
         return wanted
     finally:
         client.close()
+
+
+def _create_collection(
+    client, collection: str, index: CelebrityIndex, index_type: str, fingerprint: str
+) -> None:
+    """An empty collection for the index's vectors, marked incomplete until the push ends."""
+    from pymilvus import DataType, MilvusClient
+
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("photo_id", DataType.INT64, is_primary=True)
+    schema.add_field("celebrity_row", DataType.INT64)
+    schema.add_field("gender", DataType.VARCHAR, max_length=16)
+    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=int(index.embeddings.shape[1]))
+    index_params = client.prepare_index_params()
+    index_params.add_index(
+        field_name="embedding",
+        index_type=index_type,
+        metric_type="IP",
+        params=HNSW_PARAMS if index_type == "HNSW" else {},
+    )
+    client.create_collection(
+        collection,
+        schema=schema,
+        index_params=index_params,
+        properties=_properties(index, fingerprint, complete=False)
+        | {PROPERTY_PREFIX + "index_type": index_type},
+    )
+
+
+def _insert_rows(
+    client, collection: str, index: CelebrityIndex, batch_size: int, progress: bool
+) -> None:
+    """Every photo's vector, celebrity row and gender, in batches."""
+    from tqdm.auto import tqdm
+
+    counts = index.celebrities["photo_count"].to_numpy(np.int64)
+    rows = np.repeat(np.arange(len(counts)), counts)
+    genders = _celebrity_genders(index)[rows]
+    with tqdm(total=len(index), unit="photo", desc="push to Milvus", disable=not progress) as bar:
+        for start in range(0, len(index), batch_size):
+            stop = min(start + batch_size, len(index))
+            vectors = np.asarray(index.embeddings[start:stop], dtype=np.float32)
+            client.insert(
+                collection,
+                [
+                    {
+                        "photo_id": photo_id,
+                        "celebrity_row": int(rows[photo_id]),
+                        "gender": str(genders[photo_id]),
+                        "embedding": vectors[photo_id - start],
+                    }
+                    for photo_id in range(start, stop)
+                ],
+            )
+            bar.update(stop - start)
 
 
 def _stored_properties(client, collection: str) -> dict[str, str]:
