@@ -140,8 +140,8 @@ def build_index(
     source: dict[str, Any] | None = None,
 ) -> Path:
     """Embed a gallery (from :func:`gallery_photos`) into a versioned index folder; resumable.
-    Returns the folder, which :func:`open_index` and :func:`find_lookalikes` read. ``source``: facts about
-    where the photos came from, recorded in the index's manifest."""
+    Returns the folder, which :func:`open_index` and :func:`find_lookalikes` read.
+    ``source``: facts about where the photos came from, recorded in the index's manifest."""
     from lookalike import index_build
 
     return index_build.build_index(
