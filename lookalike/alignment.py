@@ -13,6 +13,7 @@ bilinear, and black outside the photo.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -49,6 +50,19 @@ ARCFACE_TEMPLATE_112 = (
     (41.5493, 92.3655),
     (70.7299, 92.2041),
 )
+
+
+@dataclass(frozen=True)
+class ChipSpec:
+    """How chips are cut: their side in pixels and the landmark template (None: dlib's)."""
+
+    size: int = CHIP_SIZE
+    template: tuple[tuple[float, float], ...] | None = None
+
+    @property
+    def points(self) -> np.ndarray:
+        """The 5×2 template in chip pixels."""
+        return template_for(self.size, self.template)
 
 
 class AlignmentError(ValueError):

@@ -99,7 +99,10 @@ def heldout_of_run(run_dir: str | os.PathLike) -> tuple[TrainingData, list[Galle
     run = Path(run_dir)
     metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
     settings = TrainingConfig.from_dict(metrics["config"])
-    data = prepare_training_data(settings.data, progress=False)
+    from lookalike.models import chip_geometry
+
+    spec = chip_geometry(settings.model_settings)
+    data = prepare_training_data(settings.data, progress=False, spec=spec)
     trained = [entry["id"] for entry in json.loads((run / "classes.json").read_text())]
     if data.classes != trained:
         raise InvalidInputError(f"the data under {run} no longer give the split it trained on")

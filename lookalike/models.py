@@ -5,13 +5,19 @@ Every builder returns ``(training_model, embedding_model)`` sharing their layers
 - the training model takes ``image_size`` float images (0-255) and outputs one score per
   identity: softmax probabilities, or with ``head="arcface"`` the cosine to each class centre,
   trained with :class:`AdditiveAngularMarginLoss`;
-- the embedding model takes 150×150 aligned chips (0-255, like the pretrained model), resizes
+- the embedding model takes aligned chips (0-255, like the pretrained models: 150×150 on dlib's
+  template, or the transfer backbone's own chips, e.g. SFace's 112×112 ArcFace ones), resizes
   them to ``image_size`` inside, and outputs a unit-length embedding, so the rest of the pipeline
   (index, match, evaluate) can load it with ``--model``.
+
+The transfer model's backbone is a registered model (``dlib-resnet``, the default, whose top
+residual blocks can be fine-tuned; ``sface``; ``arcface-mbf``) or a ``.keras`` file. The chips
+it trains on are cut to the backbone's template and size (:func:`chip_geometry`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,12 +25,13 @@ from typing import Any
 import keras
 from keras import ops
 
-from lookalike import config, dlib_network, tfjs_weights
+from lookalike import alignment, config, dlib_network, model_files, tfjs_weights
 from lookalike.errors import InvalidInputError
 
 CHIP_SIZE = dlib_network.CHIP_SIZE
 HEADS = ("softmax", "arcface")
 BACKBONE_NAME = "face_resnet_backbone"
+DLIB_BACKBONE = "dlib-resnet"  # built from the weights package; its residual blocks can be tuned
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,9 @@ class ScratchConfig(HeadConfig):
 
 @dataclass(frozen=True)
 class TransferConfig(HeadConfig):
-    """The pretrained face ResNet, frozen, with a new head; optionally its top blocks tuned."""
+    """A pretrained face network, frozen, with a new head; optionally its top blocks tuned."""
 
+    backbone: str = DLIB_BACKBONE  # a registered model name or a .keras path
     dropout: float = 0.2
     fine_tune_blocks: int = 0  # residual blocks (from the top) unfrozen after the head trains
     fine_tune_epochs: int = 0
@@ -88,15 +96,59 @@ class TransferConfig(HeadConfig):
 
     @property
     def image_size(self) -> int:
-        return CHIP_SIZE  # the backbone's input size is fixed
+        return chip_geometry(self).size  # the backbone's input size is fixed
 
     def __post_init__(self) -> None:
         super().__post_init__()
         blocks = len(dlib_network.RESIDUAL_BLOCKS)
         if not 0 <= self.fine_tune_blocks <= blocks:
             raise InvalidInputError(f"fine_tune_blocks must be between 0 and {blocks}")
+        if self.fine_tune_blocks and self.backbone != DLIB_BACKBONE:
+            raise InvalidInputError(
+                f"fine_tune_blocks needs the {DLIB_BACKBONE} backbone (its residual blocks), "
+                f"not {self.backbone!r}"
+            )
         if self.fine_tune_epochs < 0 or self.fine_tune_learning_rate <= 0:
             raise InvalidInputError("fine_tune_epochs must be ≥ 0 and fine_tune_learning_rate > 0")
+
+
+def chip_geometry(settings: ScratchConfig | TransferConfig) -> alignment.ChipSpec:
+    """The chips a model trains on: dlib's 150-px chips for the scratch CNN and the dlib
+    backbone, else the backbone's own size and template (its ``model.json``)."""
+    if isinstance(settings, TransferConfig) and settings.backbone != DLIB_BACKBONE:
+        return _backbone_geometry(settings.backbone)
+    return alignment.ChipSpec()
+
+
+@functools.lru_cache(maxsize=8)
+def _backbone_geometry(backbone: str) -> alignment.ChipSpec:
+    path = config.resolve_model_path(backbone)
+    info = model_files.model_info(path)
+    shape = (info.get("input") or {}).get("shape")
+    if not shape:
+        raise InvalidInputError(f"{path}'s model.json does not give its input shape")
+    size = int(shape[0])
+    points = alignment.model_template(info, size)
+    return alignment.ChipSpec(size, tuple((float(x), float(y)) for x, y in points))
+
+
+def backbone_card(settings: TransferConfig) -> dict[str, Any]:
+    """What a trained model's ``model.json`` inherits from its backbone: the backbone's name
+    and title, chip alignment and preferred detector."""
+    if settings.backbone == DLIB_BACKBONE:
+        return {
+            "backbone": DLIB_BACKBONE,
+            "title": f"{dlib_network.SOURCE_PACKAGE} face ResNet",
+            "alignment": dlib_network.dlib_alignment_record(),
+            "detector": "mtcnn",  # the dlib template was fitted to MTCNN's points
+        }
+    info = model_files.model_info(config.resolve_model_path(settings.backbone))
+    return {
+        "backbone": settings.backbone,
+        "title": info.get("title", info.get("name", settings.backbone)),
+        "alignment": info.get("alignment"),
+        "detector": info.get("detector", "yunet"),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,10 +257,12 @@ def _heads(
     return embedding, scores
 
 
-def _embedding_for_chips(network: keras.Model, image_size: int, name: str) -> keras.Model:
-    """Wrap ``network`` (images at ``image_size`` → embedding) to take 150×150 chips."""
-    chips = keras.Input(shape=(CHIP_SIZE, CHIP_SIZE, 3), name="chip_rgb")
-    x = chips if image_size == CHIP_SIZE else resizing_layer(image_size)(chips)
+def _embedding_for_chips(
+    network: keras.Model, image_size: int, name: str, *, chip: int = CHIP_SIZE
+) -> keras.Model:
+    """Wrap ``network`` (images at ``image_size`` → embedding) to take ``chip``-px chips."""
+    chips = keras.Input(shape=(chip, chip, 3), name="chip_rgb")
+    x = chips if image_size == chip else resizing_layer(image_size)(chips)
     return keras.Model(chips, network(x), name=name)
 
 
@@ -294,23 +348,39 @@ def pretrained_model(weights_dir: Any = None) -> keras.Model:
 def build_transfer(
     num_classes: int, settings: TransferConfig, *, backbone: keras.Model | None = None
 ) -> tuple[keras.Model, keras.Model]:
-    """The pretrained face ResNet (frozen) up to its pooled features, plus a new head."""
+    """The pretrained backbone (frozen) up to its face features, plus a new head.
+
+    The dlib ResNet gives its pooled 256-D features; any other backbone its whole unit
+    embedding. ``backbone`` replaces the model ``settings.backbone`` names (tests).
+    """
     if num_classes < 2:
         raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
-    pretrained = backbone if backbone is not None else pretrained_model()
-    trunk = keras.Model(
-        pretrained.input, pretrained.get_layer("global_average_pool").output, name=BACKBONE_NAME
-    )
+    size = settings.image_size
+    if settings.backbone == DLIB_BACKBONE:
+        pretrained = backbone if backbone is not None else pretrained_model()
+        features_out = pretrained.get_layer("global_average_pool").output
+    else:
+        pretrained = backbone if backbone is not None else _fresh_copy(settings.backbone)
+        features_out = pretrained.output
+    trunk = keras.Model(pretrained.input, features_out, name=BACKBONE_NAME)
     trunk.trainable = False
-    inputs = keras.Input(shape=(CHIP_SIZE, CHIP_SIZE, 3), name="image")
+    inputs = keras.Input(shape=(size, size, 3), name="image")
     features = trunk(inputs, training=False)  # inference mode even when its top is unfrozen
-    # The pooled features share a large positive offset (~1.2, spread ~0.3 across faces):
-    # standardise them, or the new head needs many epochs just to find the differences.
+    # The dlib ResNet's pooled features share a large positive offset (~1.2, spread ~0.3 across
+    # faces): standardise them, or the new head needs many epochs just to find the differences.
     features = keras.layers.BatchNormalization(name="features_bn")(features)
     embedding, scores = _heads(features, num_classes, settings)
     training_model = keras.Model(inputs, scores, name="transfer_classifier")
     network = keras.Model(inputs, embedding, name="transfer_network")
-    return training_model, _embedding_for_chips(network, CHIP_SIZE, "transfer_embedding")
+    return training_model, _embedding_for_chips(network, size, "transfer_embedding", chip=size)
+
+
+def _fresh_copy(backbone: str) -> keras.Model:
+    """A private copy of a saved backbone, so freezing it touches no one else's cached model."""
+    shared = model_files.load_embedding_model(backbone)
+    copy = keras.models.clone_model(shared)
+    copy.set_weights(shared.get_weights())
+    return copy
 
 
 def unfreeze_top_blocks(training_model: keras.Model, blocks: int) -> list[str]:

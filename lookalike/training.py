@@ -263,7 +263,8 @@ def run_training(
     keras.utils.set_random_seed(settings.data.seed)
     verbose = 1 if progress else 0
 
-    data = prepare_training_data(settings.data, progress=progress)
+    spec = models.chip_geometry(settings.model_settings)  # the backbone's chips, or dlib's
+    data = prepare_training_data(settings.data, progress=progress, spec=spec)
     datasets = _datasets(settings, data)
     mixed = use_mixed_precision(settings.training.mixed_precision)
     with _precision_policy("mixed_float16" if mixed else None):

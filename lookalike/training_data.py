@@ -30,14 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from lookalike import alignment, config, detection, gallery
+from lookalike import config, detection, gallery
+from lookalike.alignment import ChipSpec
 from lookalike.chip_store import ChipArray, ChipStore
 from lookalike.errors import InvalidInputError, MissingFileError
 from lookalike.pipeline import load_subjects
 
 log = logging.getLogger(__name__)
 
-CHIP_SIZE = alignment.CHIP_SIZE
+DLIB_CHIPS = ChipSpec()  # 150-px chips on dlib's template: the scratch CNN and the dlib backbone
 LAYOUTS = ("auto", "imdb", "folders")
 MIN_CONFIDENCE = 0.9  # folder photos: MTCNN confidence of the face we keep
 CACHE_VERSION = 1  # bump when the cached arrays change meaning
@@ -204,13 +205,13 @@ def select_photos(
     return [photo for group in groups for photo in group]
 
 
-def _cache_key(root: Path, photos: list[gallery.GalleryPhoto]) -> str:
+def _cache_key(root: Path, photos: list[gallery.GalleryPhoto], spec: ChipSpec) -> str:
     # The photo list and every setting that changes a chip; the split settings do not.
     settings = {
         "version": CACHE_VERSION,
         "source": str(root),
-        "chip_size": CHIP_SIZE,
-        "template": alignment.LANDMARK_TEMPLATE.tolist(),
+        "chip_size": spec.size,
+        "template": spec.points.tolist(),
         "min_confidence": MIN_CONFIDENCE,
         "max_side": detection.DEFAULT_MAX_SIDE,
     }
@@ -222,12 +223,14 @@ def _cache_key(root: Path, photos: list[gallery.GalleryPhoto]) -> str:
 
 
 def _align_chunk(
-    photos: list[gallery.GalleryPhoto],
+    photos: list[gallery.GalleryPhoto], spec: ChipSpec
 ) -> tuple[np.ndarray, np.ndarray]:
     """Chips (found faces only) and a found mask for a few photos."""
     subjects = load_subjects(
         [photo.path for photo in photos],
         [photo.face_box for photo in photos],
+        size=spec.size,
+        template=spec.points,
         min_confidence=MIN_CONFIDENCE,
     )
     return subjects.chips, subjects.found
@@ -239,16 +242,18 @@ def load_chips(
     *,
     progress: bool = True,
     storage: str = "memory",
+    spec: ChipSpec = DLIB_CHIPS,
 ) -> tuple[ChipSet, dict[str, Any]]:
     """Aligned chips of the photos whose face was found, from the cache or freshly aligned.
 
     ``storage``: ``memory`` (one ``.npz``, loaded whole) or ``disk`` (a resumable
     :class:`~lookalike.chip_store.ChipStore`; the chip set reads its rows on demand).
+    ``spec``: the chips' size and template (default dlib's 150-px chips).
     Returns the chips and facts about them (cache file, whether it was reused, faces missed).
     """
-    key = _cache_key(root, photos)
+    key = _cache_key(root, photos, spec)
     if storage == "disk":
-        return _load_chip_store(root, photos, key, progress)
+        return _load_chip_store(root, photos, key, progress, spec)
     if storage != "memory":
         raise InvalidInputError(f"storage must be memory or disk, got {storage!r}")
     name = f"chips-{gallery.slugify(root.name)}-{key[:16]}.npz"
@@ -258,7 +263,7 @@ def load_chips(
         chips, found = cached
         log.info("reusing %d cached chips from %s", len(chips), cache_path)
     else:
-        chips, found = _align_all(photos, progress)
+        chips, found = _align_all(photos, progress, spec)
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         partial = cache_path.with_suffix(".partial")
         with open(partial, "wb") as handle:  # a handle: np.savez would append ".npz" to a name
@@ -282,14 +287,14 @@ def load_chips(
 
 
 def _load_chip_store(
-    root: Path, photos: list[gallery.GalleryPhoto], key: str, progress: bool
+    root: Path, photos: list[gallery.GalleryPhoto], key: str, progress: bool, spec: ChipSpec
 ) -> tuple[ChipSet, dict[str, Any]]:
     name = f"chips-{gallery.slugify(root.name)}-{key[:16]}.store"
     path = config.cache_dir() / "training" / name
-    store = ChipStore.open_or_create(path, key=key, count=len(photos), chip_size=CHIP_SIZE)
+    store = ChipStore.open_or_create(path, key=key, count=len(photos), chip_size=spec.size)
     reused, resumed_at = store.complete, store.done
     if not reused:
-        store.fill(lambda start, stop: _align_chunk(photos[start:stop]), progress=progress)
+        store.fill(lambda start, stop: _align_chunk(photos[start:stop], spec), progress=progress)
         log.info("stored %d chips in %s", int(store.found.sum()), path)
     found = store.found
     relative = [Path(photo.path).relative_to(root).as_posix() for photo in photos]
@@ -320,17 +325,19 @@ def _read_cache(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         return cached["chips"], cached["found"]
 
 
-def _align_all(photos: list[gallery.GalleryPhoto], progress: bool) -> tuple[np.ndarray, np.ndarray]:
+def _align_all(
+    photos: list[gallery.GalleryPhoto], progress: bool, spec: ChipSpec
+) -> tuple[np.ndarray, np.ndarray]:
     from tqdm.auto import tqdm
 
     chunks, masks = [], []
     with tqdm(total=len(photos), unit="photo", desc="align faces", disable=not progress) as bar:
         for start in range(0, len(photos), DETECTION_CHUNK):
-            chips, found = _align_chunk(photos[start : start + DETECTION_CHUNK])
+            chips, found = _align_chunk(photos[start : start + DETECTION_CHUNK], spec)
             chunks.append(chips)
             masks.append(found)
             bar.update(len(found))
-    empty = np.zeros((0, CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
+    empty = np.zeros((0, spec.size, spec.size, 3), np.uint8)
     return (
         np.concatenate(chunks) if chunks else empty,
         np.concatenate(masks) if masks else np.zeros(0, bool),
@@ -398,8 +405,13 @@ def split_photos(
     return tuple(np.sort(np.array(part, dtype=np.int64)) for part in parts)  # type: ignore[return-value]
 
 
-def prepare_training_data(settings: DataConfig, *, progress: bool = True) -> TrainingData:
-    """Load, align (cached), filter and split a dataset for training and held-out evaluation."""
+def prepare_training_data(
+    settings: DataConfig, *, progress: bool = True, spec: ChipSpec = DLIB_CHIPS
+) -> TrainingData:
+    """Load, align (cached), filter and split a dataset for training and held-out evaluation.
+
+    ``spec``: the chips' size and template: dlib's 150-px chips by default, or a transfer
+    backbone's own (``lookalike.models.chip_geometry``)."""
     root = resolve_source(settings.source)
     photos = select_photos(load_photos(root, settings.layout), settings)
     if not photos:
@@ -408,7 +420,7 @@ def prepare_training_data(settings: DataConfig, *, progress: bool = True) -> Tra
         )
     names = {photo.celebrity_id: photo.name for photo in photos}
     storage = chip_storage(settings, len(photos))
-    chip_set, facts = load_chips(root, photos, progress=progress, storage=storage)
+    chip_set, facts = load_chips(root, photos, progress=progress, storage=storage, spec=spec)
     facts["chip_store"] = storage
 
     identities, counts = np.unique(chip_set.identities, return_counts=True)

@@ -66,11 +66,15 @@ def trained_model_card(
 ) -> dict[str, Any]:
     """The trained embedding model's ``model.json`` (less what saving adds: file, sha256)."""
     model_settings = settings.model_settings
-    trained_from = (
-        "random weights"
-        if settings.model == "scratch"
-        else f"{dlib_network.SOURCE_PACKAGE} face ResNet"
-    )
+    spec = models.chip_geometry(model_settings)
+    if settings.model == "scratch":
+        trained_from, alignment_record, detector = "random weights", None, "mtcnn"
+        formula = "resize, then per-channel standard scaling (adapted)"
+    else:
+        backbone = models.backbone_card(model_settings)
+        trained_from = f"{backbone['title']} (backbone {backbone['backbone']}, frozen)"
+        alignment_record, detector = backbone["alignment"], backbone["detector"]
+        formula = "as the pretrained backbone"
     # The same fields as the registered models' model.json, so indexes record this model too.
     return {
         "name": settings.run_name,
@@ -81,19 +85,18 @@ def trained_model_card(
             "config": settings.to_dict(),
         },
         "license": dict(TRAINED_MODEL_LICENSE),
-        "input": {"shape": [models.CHIP_SIZE] * 2 + [3], "dtype": "float32", "color": "RGB"},
-        "alignment": dlib_network.dlib_alignment_record(),
+        "input": {"shape": [spec.size] * 2 + [3], "dtype": "float32", "color": "RGB"},
+        # Chips framed from MTCNN's points on dlib's template, unless the backbone has its own.
+        "alignment": alignment_record or dlib_network.dlib_alignment_record(),
         "preprocessing": {
             "inside_model": True,
             "resize_to": model_settings.image_size,
-            "formula": "resize, then per-channel standard scaling (adapted)"
-            if settings.model == "scratch"
-            else "(pixel - mean_rgb) / divisor, as the pretrained model",
+            "formula": formula,
         },
         "embedding_size": model_settings.embedding_size,
         "output": "L2-normalised embedding (layer 'embedding')",
         "flip_average": True,
-        "detector": "mtcnn",  # trained on chips framed from MTCNN's points
+        "detector": detector,
         "heldout": heldout,
     }
 

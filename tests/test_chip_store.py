@@ -194,11 +194,11 @@ def test_training_data_on_disk_resumes_and_equals_the_in_ram_chips(
     real_align = training_data._align_chunk
     aligned: list[int] = []
 
-    def interrupted(photos):
+    def interrupted(photos, spec):
         if aligned:
             raise KeyboardInterrupt
         aligned.append(len(photos))
-        return real_align(photos)
+        return real_align(photos, spec)
 
     monkeypatch.setattr(training_data, "_align_chunk", interrupted)
     on_disk = replace(tiny_data, chip_store="disk")

@@ -232,6 +232,7 @@ def test_choose_model_takes_the_best_commercially_usable() -> None:
         ({"scratch.head": "cosface"}, "head must be one of"),
         ({"scratch.filters": [32] * 7}, "pooling blocks"),
         ({"transfer.fine_tune_blocks": 99}, "fine_tune_blocks"),
+        ({"transfer.backbone": "sface", "transfer.fine_tune_blocks": 1}, "needs the dlib-resnet"),
         ({"training": 5}, "must be a JSON object"),
     ],
 )
@@ -405,6 +406,36 @@ def test_tiny_transfer_run_fine_tunes_and_exports(
     vectors = np.asarray(model.predict(result.data.heldout.chips[:3].astype(np.float32), verbose=0))
     assert vectors.shape == (3, 32)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_transfer_on_the_sface_backbone_trains_on_its_chips_and_serves(
+    tiny_source: str, tmp_path: Path, face_photo_path: Path
+) -> None:
+    from lookalike import model_files
+    from lookalike.pipeline import FacePipeline
+
+    overrides = {
+        "data.source": tiny_source,
+        "model": "transfer",
+        "transfer.backbone": "sface",
+        "training.epochs": 2,
+    }
+    settings = training_config.load_config("tiny", overrides=overrides)
+    result = training.run_training(settings, tmp_path / "run", progress=False)
+    # Trained on SFace's own 112-px ArcFace chips, not dlib's 150-px ones.
+    assert result.data.train.chips.shape[1:] == (112, 112, 3)
+    info = json.loads(model_files.model_info_path(result.embedding_path).read_text())
+    sface = model_files.model_info(config.model_path("sface"))
+    assert info["input"]["shape"] == [112, 112, 3]
+    assert info["alignment"]["template"] == sface["alignment"]["template"]
+    assert info["detector"] == "yunet" and "sface" in info["source"]["trained_from"]
+    # The exported model goes through the product's face path with the backbone's chips.
+    pipeline = FacePipeline(result.embedding_path)
+    assert pipeline.chip_size == 112 and pipeline.detector == "yunet"
+    faces = pipeline.faces_in_file(face_photo_path).faces
+    assert faces and faces[0].embedding.shape == (32,)
+    # SFace's features already separate people: held-out faces are matched far above chance.
+    assert result.metrics["heldout"]["pair_auc"] > 0.9
 
 
 def test_scratch_trains_under_mirrored_strategy_and_mixed_precision() -> None:

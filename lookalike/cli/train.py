@@ -17,6 +17,7 @@ SHORTCUTS = {
     "epochs": "training.epochs",
     "batch_size": "training.batch_size",
     "learning_rate": "training.learning_rate",
+    "backbone": "transfer.backbone",
 }
 
 
@@ -27,6 +28,12 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-type", choices=["scratch", "transfer"], help="model to train")
     parser.add_argument("--name", help="run name (output folder models/<name>-<model>)")
     parser.add_argument("--data", help="dataset folder (IMDB layout or a folder per person)")
+    parser.add_argument(
+        "--backbone",
+        metavar="NAME|PATH",
+        help="the transfer model's pretrained backbone: a registered model (dlib-resnet, the "
+        "default; sface; arcface-mbf) or a .keras file",
+    )
     parser.add_argument(
         "--set",
         action="append",
