@@ -210,3 +210,14 @@ def test_each_model_matches_a_held_out_photo(model: str, sample_people, tmp_path
     with pytest.raises(IndexFormatError, match="rebuild the index"):
         Matcher(index_dir, other)
     assert np.isfinite(CelebrityIndex(index_dir).embeddings).all()
+
+
+def test_the_default_is_the_most_accurate_model_that_may_be_used_commercially() -> None:
+    from lookalike import config
+    from lookalike.model_registry import DEFAULT_MODEL, REGISTRY
+
+    measured = [spec for spec in REGISTRY.values() if spec.lfw_dev]
+    assert len(measured) == len(REGISTRY)  # `model list` shows every model's figures
+    usable = [spec for spec in measured if spec.licence.commercial_use]
+    best = max(usable, key=lambda spec: (spec.lfw_dev["top1"], spec.lfw_dev["pairs"]))
+    assert best.name == DEFAULT_MODEL == config.DEFAULT_MODEL_NAME
