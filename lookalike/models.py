@@ -106,7 +106,7 @@ class TransferConfig(HeadConfig):
         if self.fine_tune_blocks and self.backbone != DLIB_BACKBONE:
             raise InvalidInputError(
                 f"fine_tune_blocks needs the {DLIB_BACKBONE} backbone (its residual blocks), "
-                f"not {self.backbone!r}"
+                f"not {self.backbone!r}: set transfer.fine_tune_blocks=0"
             )
         if self.fine_tune_epochs < 0 or self.fine_tune_learning_rate <= 0:
             raise InvalidInputError("fine_tune_epochs must be ≥ 0 and fine_tune_learning_rate > 0")
