@@ -54,10 +54,12 @@ ARCFACE_TEMPLATE_112 = (
 
 @dataclass(frozen=True)
 class ChipSpec:
-    """How chips are cut: their side in pixels and the landmark template (None: dlib's)."""
+    """How chips are cut: their side in pixels, the landmark template (None: dlib's), and the
+    detector whose landmarks the template was made for (dlib's was fitted to MTCNN's points)."""
 
     size: int = CHIP_SIZE
     template: tuple[tuple[float, float], ...] | None = None
+    detector: str = "mtcnn"
 
     @property
     def points(self) -> np.ndarray:

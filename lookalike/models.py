@@ -113,8 +113,8 @@ class TransferConfig(HeadConfig):
 
 
 def chip_geometry(settings: ScratchConfig | TransferConfig) -> alignment.ChipSpec:
-    """The chips a model trains on: dlib's 150-px chips for the scratch CNN and the dlib
-    backbone, else the backbone's own size and template (its ``model.json``)."""
+    """The chips a model trains on: dlib's 150-px chips (MTCNN's points) for the scratch CNN and
+    the dlib backbone, else the backbone's own size, template and detector (its ``model.json``)."""
     if isinstance(settings, TransferConfig) and settings.backbone != DLIB_BACKBONE:
         return _backbone_geometry(settings.backbone)
     return alignment.ChipSpec()
@@ -129,7 +129,8 @@ def _backbone_geometry(backbone: str) -> alignment.ChipSpec:
         raise InvalidInputError(f"{path}'s model.json does not give its input shape")
     size = int(shape[0])
     points = alignment.model_template(info, size)
-    return alignment.ChipSpec(size, tuple((float(x), float(y)) for x, y in points))
+    template = tuple((float(x), float(y)) for x, y in points)
+    return alignment.ChipSpec(size, template, detector=info.get("detector", "yunet"))
 
 
 def backbone_card(settings: TransferConfig) -> dict[str, Any]:

@@ -38,9 +38,9 @@ from lookalike.pipeline import load_subjects
 
 log = logging.getLogger(__name__)
 
-DLIB_CHIPS = ChipSpec()  # 150-px chips on dlib's template: the scratch CNN and the dlib backbone
+# 150-px chips on dlib's template from MTCNN's points: the scratch CNN and the dlib backbone.
+DLIB_CHIPS = ChipSpec()
 LAYOUTS = ("auto", "imdb", "folders")
-MIN_CONFIDENCE = 0.9  # folder photos: MTCNN confidence of the face we keep
 CACHE_VERSION = 1  # bump when the cached arrays change meaning
 DETECTION_CHUNK = 32  # photos decoded and detected per step (bounded memory, steady progress)
 CHIP_STORES = ("auto", "memory", "disk")
@@ -212,7 +212,8 @@ def _cache_key(root: Path, photos: list[gallery.GalleryPhoto], spec: ChipSpec) -
         "source": str(root),
         "chip_size": spec.size,
         "template": spec.points.tolist(),
-        "min_confidence": MIN_CONFIDENCE,
+        "detector": spec.detector,  # folder photos; known boxes are always refined by ONet
+        "min_confidence": detection.checked_confidence(None, spec.detector),
         "max_side": detection.DEFAULT_MAX_SIDE,
     }
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
@@ -231,7 +232,7 @@ def _align_chunk(
         [photo.face_box for photo in photos],
         size=spec.size,
         template=spec.points,
-        min_confidence=MIN_CONFIDENCE,
+        detector=spec.detector,  # its own default score threshold
     )
     return subjects.chips, subjects.found
 
