@@ -93,15 +93,14 @@ def compare_models(
 def heldout_of_run(run_dir: str | os.PathLike) -> tuple[TrainingData, list[GalleryPhoto]]:
     """A finished training run's data split, rebuilt from its ``metrics.json`` settings (the
     chips come from the cache), and the photos of its held-out people."""
+    from lookalike.models import chip_geometry
     from lookalike.training_config import TrainingConfig
     from lookalike.training_data import prepare_training_data
 
     run = Path(run_dir)
     metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
     settings = TrainingConfig.from_dict(metrics["config"])
-    from lookalike.models import chip_geometry
-
-    spec = chip_geometry(settings.model_settings)
+    spec = chip_geometry(settings.model_settings)  # the chips it trained on, from the cache
     data = prepare_training_data(settings.data, progress=False, spec=spec)
     trained = [entry["id"] for entry in json.loads((run / "classes.json").read_text())]
     if data.classes != trained:
