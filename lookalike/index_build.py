@@ -279,9 +279,10 @@ def _photo_table(photos: list[GalleryPhoto]) -> pd.DataFrame:
 def _thumbnails(chunks: list) -> list[bytes]:
     """Every photo's JPEG thumbnail (empty where no face), in the photos' order."""
     lengths = np.concatenate([chunk["thumbnail_lengths"] for chunk in chunks])
-    blob = np.concatenate([chunk["thumbnails"] for chunk in chunks]).tobytes()
+    blob = np.concatenate([chunk["thumbnails"] for chunk in chunks])
     ends = np.cumsum(lengths)
-    return [blob[end - length : end] for end, length in zip(ends, lengths, strict=True)]
+    # One copy per thumbnail, not of the whole blob as well (gigabytes for the full gallery).
+    return [blob[end - length : end].tobytes() for end, length in zip(ends, lengths, strict=True)]
 
 
 def write_index(
@@ -321,7 +322,9 @@ def write_index(
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "embeddings.npy", embeddings)
     np.save(out / "thumbnail_offsets.npy", offsets)
-    (out / "thumbnails.bin").write_bytes(b"".join(thumbnails))
+    with open(out / "thumbnails.bin", "wb") as handle:  # streamed: no joined copy in memory
+        for blob in thumbnails:
+            handle.write(blob)
     photos[list(PHOTO_COLUMNS)].to_csv(out / "photos.csv", index=False)
     celebrities.to_csv(out / "celebrities.csv", index=False)
     fitted_on = {} if calibration_source is None else {"fitted_on": calibration_source}
