@@ -134,22 +134,14 @@ def _backbone_geometry(backbone: str) -> alignment.ChipSpec:
 
 
 def backbone_card(settings: TransferConfig) -> dict[str, Any]:
-    """What a trained model's ``model.json`` inherits from its backbone: the backbone's name
-    and title, chip alignment and preferred detector."""
+    """What a trained model's ``model.json`` inherits from its backbone: the backbone's title
+    and chip alignment record (its detector is :func:`chip_geometry`'s)."""
     if settings.backbone == DLIB_BACKBONE:
-        return {
-            "backbone": DLIB_BACKBONE,
-            "title": f"{dlib_network.SOURCE_PACKAGE} face ResNet",
-            "alignment": dlib_network.dlib_alignment_record(),
-            "detector": "mtcnn",  # the dlib template was fitted to MTCNN's points
-        }
+        title = f"{dlib_network.SOURCE_PACKAGE} face ResNet"
+        return {"title": title, "alignment": dlib_network.dlib_alignment_record()}
     info = model_files.model_info(config.resolve_model_path(settings.backbone))
-    return {
-        "backbone": settings.backbone,
-        "title": info.get("title", info.get("name", settings.backbone)),
-        "alignment": info.get("alignment"),
-        "detector": info.get("detector", "yunet"),
-    }
+    title = info.get("title", info.get("name", settings.backbone))
+    return {"title": title, "alignment": info.get("alignment")}
 
 
 # --------------------------------------------------------------------------------------------

@@ -66,14 +66,14 @@ def trained_model_card(
 ) -> dict[str, Any]:
     """The trained embedding model's ``model.json`` (less what saving adds: file, sha256)."""
     model_settings = settings.model_settings
-    spec = models.chip_geometry(model_settings)
+    spec = models.chip_geometry(model_settings)  # the chips it trained on, and their detector
     if settings.model == "scratch":
-        trained_from, alignment_record, detector = "random weights", None, "mtcnn"
+        trained_from, alignment_record = "random weights", None
         formula = "resize, then per-channel standard scaling (adapted)"
     else:
         backbone = models.backbone_card(model_settings)
-        trained_from = f"{backbone['title']} (backbone {backbone['backbone']}, frozen)"
-        alignment_record, detector = backbone["alignment"], backbone["detector"]
+        trained_from = f"{backbone['title']} (backbone {model_settings.backbone}, frozen)"
+        alignment_record = backbone["alignment"]
         formula = "as the pretrained backbone"
     # The same fields as the registered models' model.json, so indexes record this model too.
     return {
@@ -96,7 +96,7 @@ def trained_model_card(
         "embedding_size": model_settings.embedding_size,
         "output": "L2-normalised embedding (layer 'embedding')",
         "flip_average": True,
-        "detector": detector,
+        "detector": spec.detector,
         "heldout": heldout,
     }
 
